@@ -1,0 +1,91 @@
+"""The API's operations, as namespaces over a client: ``client.deployments.completions``.
+
+This module is the single source of every operation: `emissary/_sync/resources.py` is
+generated from it by ``scripts/generate_sync.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._config import check_retry_config, check_timeout_ms, parse_server_url
+from .._protocol import completion_path, parse_completion_response, request_headers
+from .._retry import call_with_retries
+from .._validation import check_id, encode_request_body
+from ..models import GetCompletionsFromDeploymentRequestBody, GetCompletionsFromDeploymentResponseBody
+from ..utils import RetryConfig
+
+if TYPE_CHECKING:
+    from .client import AsyncEmissaryClient
+
+
+class AsyncCompletions:
+    """Completions from a deployment: ``client.deployments.completions``."""
+
+    def __init__(self, client: AsyncEmissaryClient) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        request_body: GetCompletionsFromDeploymentRequestBody | Mapping[str, Any],
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: float | None = None,
+    ) -> GetCompletionsFromDeploymentResponseBody:
+        """Get a completion from a deployment for the given prompt.
+
+        Arguments:
+            project_id: the project's id (sent as one percent-encoded path segment).
+            deployment_id: the deployment's id (likewise).
+            request_body: the prompt and generation settings, as a dict or a
+                `models.GetCompletionsFromDeploymentRequestBody`; unset fields are not sent.
+            retries: retry settings for this call, overriding the client's.
+            server_url: the base URL for this call, overriding the client's.
+            timeout_ms: the limit for each attempt of this call, in milliseconds.
+
+        Returns:
+            The completion, with ``.id`` and ``.response``.
+
+        Raises:
+            RequestValidationError: an argument is invalid (before any I/O).
+            APIErrorInvalidInput: 400. APIErrorUnauthorized: 401. APIErrorNotFound: 404.
+            SDKError: any other non-success response, or a 2XX body that is not a completion.
+            APIConnectionError: no response (APITimeoutError when out of time).
+        """
+        client = self._client
+        settings = client._settings
+        path = completion_path(
+            check_id(project_id, "project_id"), check_id(deployment_id, "deployment_id")
+        )
+        body = encode_request_body(request_body)
+        base = settings.server_url if server_url is None else parse_server_url(server_url)
+        url = base + path
+        headers = request_headers(settings.api_key.get())
+        config = check_retry_config(retries, "retries") or settings.retry_config
+        timeout_s = check_timeout_ms(timeout_ms) or settings.timeout_s
+        send = client._transport.send
+        max_bytes = settings.max_response_bytes
+
+        async def attempt(attempt_timeout_s: float) -> GetCompletionsFromDeploymentResponseBody:
+            result = await send(
+                url, headers, body, timeout_s=attempt_timeout_s, max_response_bytes=max_bytes
+            )
+            return parse_completion_response(
+                result.status, result.headers, result.body, url, result.truncated
+            )
+
+        return await call_with_retries(attempt, config, timeout_s, client._retry_runtime)
+
+
+class AsyncDeployments:
+    """Operations on deployments: ``client.deployments``."""
+
+    completions: AsyncCompletions
+    """Completions from a deployment."""
+
+    def __init__(self, client: AsyncEmissaryClient) -> None:
+        self.completions = AsyncCompletions(client)

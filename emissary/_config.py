@@ -1,0 +1,182 @@
+"""Client settings: where they come from (arguments, environment) and how they are checked.
+
+Everything here runs once per client (or once per distinct per-call override), never on the
+hot path of a request.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import yarl
+
+from ._version import __version__
+from .errors import ConfigurationError
+from .utils import DEFAULT_RETRY_CONFIG, RetryConfig
+
+API_KEY_ENV = "EMISSARY_CLIENT_API_KEY"
+SERVER_URL_ENV = "EMISSARY_SERVER_URL"
+DEFAULT_TIMEOUT_MS = 60_000
+"""Each attempt (connect to last body byte) is bounded by this unless ``timeout_ms`` is given."""
+USER_AGENT = f"emissary-python/{__version__}"
+
+ApiKeySource = str | Callable[[], str]
+
+
+class ApiKey:
+    """The API key, or a zero-argument callable returning it; never shown in a repr."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: ApiKeySource) -> None:
+        if isinstance(source, str):
+            check_api_key(source)
+        elif not callable(source):
+            raise ConfigurationError(
+                f"api_key must be a string or a zero-argument callable, got {type(source).__name__}"
+            )
+        self._source = source
+
+    @property
+    def is_static(self) -> bool:
+        """True when the key is a fixed string (headers can then be built once)."""
+        return isinstance(self._source, str)
+
+    def get(self) -> str:
+        """The key to send now (calls the provider when the key is a callable)."""
+        source = self._source
+        if isinstance(source, str):
+            return source
+        try:
+            value = source()
+        except Exception as exc:
+            raise ConfigurationError(
+                f"the api_key callable raised {type(exc).__name__}"
+            ) from None
+        return check_api_key(value)
+
+    def __repr__(self) -> str:
+        return "ApiKey(<redacted>)"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (ApiKey, (self._source,))
+
+
+def check_api_key(value: object) -> str:
+    """Return `value` if it can be sent as the ``X-API-Key`` header, else raise."""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"the API key must be a string, got {type(value).__name__}")
+    if not value:
+        raise ConfigurationError(
+            f"the API key is empty: pass api_key=... or set {API_KEY_ENV}"
+        )
+    if any(ch in value for ch in "\r\n\x00") or not value.isprintable():
+        # Never echo the key: it may be a real secret with a stray newline.
+        raise ConfigurationError(
+            "the API key contains a line break or control character; "
+            "strip it (e.g. key.strip()) before passing it"
+        )
+    return value
+
+
+def resolve_api_key(api_key: ApiKeySource | None) -> ApiKey:
+    """The key from the argument, else from ``EMISSARY_CLIENT_API_KEY``, else an error."""
+    if api_key is None:
+        api_key = os.environ.get(API_KEY_ENV) or None
+        if api_key is None:
+            raise ConfigurationError(f"no API key: pass api_key=... or set {API_KEY_ENV}")
+    return ApiKey(api_key)
+
+
+@functools.lru_cache(maxsize=64)
+def parse_server_url(value: object) -> str:
+    """Check a server URL and return it without a trailing slash."""
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(
+            f"server_url must be a non-empty string such as 'https://api.example.com', "
+            f"got {value!r}"
+        )
+    try:
+        url = yarl.URL(value)
+    except (ValueError, TypeError):
+        raise ConfigurationError(f"server_url is not a valid URL: {value!r}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(
+            f"server_url must start with http:// or https:// and name a host, got {value!r}"
+        )
+    if url.query_string or url.fragment:
+        raise ConfigurationError(f"server_url must not have a query or fragment, got {value!r}")
+    return str(url).rstrip("/")
+
+
+def resolve_server_url(server_url: str | None) -> str:
+    """The URL from the argument, else from ``EMISSARY_SERVER_URL``, else an error."""
+    if server_url is None:
+        server_url = os.environ.get(SERVER_URL_ENV) or None
+        if server_url is None:
+            raise ConfigurationError(
+                f"no server URL: pass server_url=... or set {SERVER_URL_ENV} "
+                "(for local testing, see emissary.testing.Emulator)"
+            )
+    return parse_server_url(server_url)
+
+
+def check_timeout_ms(value: object, name: str = "timeout_ms") -> float | None:
+    """A timeout in milliseconds as seconds (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e12:
+        raise ConfigurationError(
+            f"{name} must be a positive number of milliseconds (or None), got {value!r}"
+        )
+    return value / 1000.0
+
+
+def check_retry_config(value: object, name: str) -> RetryConfig | None:
+    """`value` if it is a `RetryConfig` or ``None``, else an error naming `name`."""
+    if value is None or isinstance(value, RetryConfig):
+        return value
+    raise ConfigurationError(
+        f"{name} must be an emissary.utils.RetryConfig or None, got {type(value).__name__}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """Everything a client needs to send requests, checked once."""
+
+    server_url: str
+    api_key: ApiKey
+    retry_config: RetryConfig
+    timeout_s: float
+    max_response_bytes: int
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        api_key: ApiKeySource | None,
+        server_url: str | None,
+        retry_config: RetryConfig | None,
+        timeout_ms: float | None,
+        max_response_bytes: int,
+    ) -> ClientSettings:
+        """Check the constructor arguments and fill in defaults and environment values."""
+        retry = check_retry_config(retry_config, "retry_config") or DEFAULT_RETRY_CONFIG
+        timeout_s = check_timeout_ms(timeout_ms)
+        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) or (
+            max_response_bytes < 1
+        ):
+            raise ConfigurationError(
+                f"max_response_bytes must be a positive integer, got {max_response_bytes!r}"
+            )
+        return cls(
+            server_url=resolve_server_url(server_url),
+            api_key=resolve_api_key(api_key),
+            retry_config=retry,
+            timeout_s=timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_MS / 1000.0,
+            max_response_bytes=max_response_bytes,
+        )

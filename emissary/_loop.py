@@ -1,0 +1,189 @@
+"""The private event loop behind the sync facade: one daemon thread running asyncio.
+
+`LoopThread.run(coro)` hands a coroutine to the loop and blocks until it finishes, from any
+number of threads at once. It is the lean cousin of anyio's blocking portal: one
+``call_soon_threadsafe`` and one future per call, and one long-lived loop (the pooled aiohttp
+session lives on it, so it must not stop when the last caller leaves).
+
+- A thread that already runs an event loop (a notebook, an async framework) can call it:
+  the work runs on the private loop, never on the caller's.
+- Ctrl-C (or any exception raised in the waiting thread) cancels the task and waits briefly
+  for it to unwind, so its connection is closed, then re-raises.
+- In a forked child the parent's thread does not exist: a fresh loop thread is started on
+  first use there (the client's transport likewise drops the parent's session).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+import weakref
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from .errors import ClientClosedError
+
+T = TypeVar("T")
+CANCEL_GRACE_S = 2.0
+"""How long an interrupted call waits for its task to unwind before re-raising."""
+
+_instances: weakref.WeakSet[LoopThread] = weakref.WeakSet()
+
+
+class LoopThread:
+    """A private asyncio loop on a daemon thread, started on first use."""
+
+    def __init__(self, name: str = "emissary-loop") -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._closed = False
+        _instances.add(self)
+
+    @property
+    def closed(self) -> bool:
+        """True once `stop` has been called."""
+        return self._closed
+
+    @property
+    def started(self) -> bool:
+        """True when the loop thread runs in this process."""
+        return self._loop is not None and self._pid == os.getpid()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is not None and self._pid == os.getpid():
+            return loop
+        with self._lock:
+            if self._closed:
+                raise ClientClosedError(
+                    "the client is closed; create a new client to send requests"
+                )
+            if self._loop is None or self._pid != os.getpid():
+                self._start()
+            assert self._loop is not None
+            return self._loop
+
+    def _start(self) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def main() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            try:
+                loop.run_forever()
+            finally:
+                _cancel_leftovers(loop)
+                loop.close()
+
+        thread = threading.Thread(target=main, name=self._name, daemon=True)
+        thread.start()
+        ready.wait()
+        self._loop, self._thread, self._pid = loop, thread, os.getpid()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the private loop and return its result (or raise its exception)."""
+        try:
+            loop = self._running_loop()
+        except BaseException:
+            coro.close()
+            raise
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError(
+                "a sync emissary client was called from its own event loop thread; "
+                "use AsyncEmissaryClient inside async code"
+            )
+        outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
+        call = _Call(coro, outcome)
+        loop.call_soon_threadsafe(call.start, loop)
+        try:
+            return outcome.result()
+        except BaseException:
+            if not outcome.done():  # interrupted while waiting (Ctrl-C): cancel the work
+                loop.call_soon_threadsafe(call.cancel)
+                concurrent.futures.wait([outcome], timeout=CANCEL_GRACE_S)
+            raise
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop and join its thread; `run` raises `ClientClosedError` afterwards."""
+        with self._lock:
+            self._closed = True
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None or self._pid != os.getpid():
+            return
+        if thread is threading.current_thread():
+            loop.stop()
+            return
+        try:
+            loop.call_soon_threadsafe(loop.stop)
+        except RuntimeError:  # already closed
+            return
+        thread.join(timeout)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's loop thread does not exist here; a new one starts on first use.
+        self._lock = threading.Lock()
+        self._loop = self._thread = None
+
+
+class _Call:
+    """One coroutine handed to the loop, cancellable from the waiting thread."""
+
+    __slots__ = ("_cancelled", "_coro", "_outcome", "_task")
+
+    def __init__(
+        self, coro: Coroutine[Any, Any, Any], outcome: concurrent.futures.Future[Any]
+    ) -> None:
+        self._coro = coro
+        self._outcome = outcome
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelled = False
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._cancelled:
+            self._coro.close()
+            self._outcome.cancel()
+            return
+        self._task = task = loop.create_task(self._coro)
+        task.add_done_callback(self._finish)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def _finish(self, task: asyncio.Task[Any]) -> None:
+        outcome = self._outcome
+        if task.cancelled():
+            outcome.cancel()
+            return
+        error = task.exception()
+        if error is not None:
+            outcome.set_exception(error)
+        else:
+            outcome.set_result(task.result())
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+
+
+def _reset_after_fork() -> None:
+    for instance in list(_instances):
+        instance._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

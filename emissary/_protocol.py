@@ -1,0 +1,118 @@
+"""The completions operation without I/O: what to send, and what a response means.
+
+`completion_path` and `request_headers` build the request; `parse_completion_response`
+turns (status, headers, body bytes) into a `Completion` or raises the documented error.
+Pure functions, tested without a network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+from multidict import CIMultiDict
+
+from ._config import USER_AGENT
+from .errors import (
+    APIErrorInvalidInput,
+    APIErrorNotFound,
+    APIErrorUnauthorized,
+    ResponseValidationError,
+    SDKError,
+)
+from .models import (
+    APIErrorInvalidInputData,
+    APIErrorNotFoundData,
+    APIErrorUnauthorizedData,
+    Completion,
+    RawResponse,
+)
+
+METHOD = "POST"
+STATIC_HEADERS: Mapping[str, str] = {
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+    "User-Agent": USER_AGENT,
+}
+
+_COMPLETION_DECODER = msgspec.json.Decoder(Completion)
+_ERROR_DECODERS: dict[int, tuple[msgspec.json.Decoder[Any], type[SDKError]]] = {
+    400: (msgspec.json.Decoder(APIErrorInvalidInputData), APIErrorInvalidInput),
+    401: (msgspec.json.Decoder(APIErrorUnauthorizedData), APIErrorUnauthorized),
+    404: (msgspec.json.Decoder(APIErrorNotFoundData), APIErrorNotFound),
+}
+
+
+def path_segment(value: str) -> str:
+    """Percent-encode `value` as exactly one path segment that can never be a dot segment.
+
+    Everything outside RFC 3986's unreserved set is encoded (``/ ? # %``, spaces,
+    non-ASCII); a segment of only dots has its dots encoded too, so ``..`` cannot climb.
+    """
+    encoded = quote(value, safe="")
+    if encoded.strip(".") == "":
+        encoded = encoded.replace(".", "%2E")
+    return encoded
+
+
+def completion_path(project_id: str, deployment_id: str) -> str:
+    """The encoded path of the completions endpoint for one deployment."""
+    return (
+        f"/v1/projects/{path_segment(project_id)}"
+        f"/deployments/{path_segment(deployment_id)}/completions"
+    )
+
+
+def request_headers(api_key: str) -> dict[str, str]:
+    """The headers of a completion request carrying `api_key`."""
+    headers = dict(STATIC_HEADERS)
+    headers["X-API-Key"] = api_key
+    return headers
+
+
+def parse_completion_response(
+    status: int, headers: Mapping[str, str], body: bytes, url: str, truncated: bool = False
+) -> Completion:
+    """Return the completion a 2XX response carries, or raise the error the response means.
+
+    `truncated` says the body was longer than the client accepts and `body` is its start.
+    """
+    if 200 <= status < 300:
+        if truncated:
+            raise ResponseValidationError(
+                f"the server answered {status} with a body larger than max_response_bytes "
+                f"({len(body)} bytes read)",
+                status,
+                _text(body),
+                _raw(status, headers, body, url),
+            )
+        try:
+            return _COMPLETION_DECODER.decode(body)
+        except (msgspec.DecodeError, RecursionError):
+            raise ResponseValidationError(
+                f"the server answered {status} with a body that is not the completion JSON",
+                status,
+                _text(body),
+                _raw(status, headers, body, url),
+            ) from None
+    raw = _raw(status, headers, body, url)
+    known = _ERROR_DECODERS.get(status)
+    if known is not None:
+        decoder, error_type = known
+        try:
+            data = decoder.decode(body)
+        except (msgspec.DecodeError, RecursionError):
+            pass  # not the documented shape: a plain SDKError below
+        else:
+            raise error_type(data, status, _text(body), raw)
+    raise SDKError("API error occurred", status, _text(body), raw)
+
+
+def _text(body: bytes) -> str:
+    return body.decode("utf-8", errors="replace")
+
+
+def _raw(status: int, headers: Mapping[str, str], body: bytes, url: str) -> RawResponse:
+    return RawResponse(status, CIMultiDict(headers), body, url)

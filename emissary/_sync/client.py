@@ -1,0 +1,54 @@
+"""The sync facade: `EmissaryClient`, each running its async twin on a private loop.
+
+Generated from emissary/_async/client.py by scripts/generate_sync.py: do not edit by hand.
+"""
+
+from __future__ import annotations
+
+from .._async.client import AsyncEmissaryClient
+from .._config import ApiKeySource
+from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES
+from ..utils import RetryConfig
+from .base import SyncClientBase
+from .resources import Deployments
+
+
+class EmissaryClient(SyncClientBase):
+    """Client for the Emissary API; use it as ``with EmissaryClient() as c:``.
+
+    Arguments:
+        api_key: the API key, or a zero-argument callable returning it (called per request);
+            defaults to the ``EMISSARY_CLIENT_API_KEY`` environment variable.
+        server_url: the API's base URL; defaults to ``EMISSARY_SERVER_URL``.
+        retry_config: how calls are retried; defaults to `emissary.utils.DEFAULT_RETRY_CONFIG`.
+        timeout_ms: the limit for each attempt, connect to last body byte (default 60 s).
+        max_connections: the size of the keep-alive connection pool (default 100).
+        max_response_bytes: the largest success body accepted (default 16 MiB).
+
+    The HTTP session is created on first use, on the event loop that uses it.
+    """
+
+    deployments: Deployments
+    """Operations on deployments: ``client.deployments.completions.create(...)``."""
+
+    def __init__(
+        self,
+        api_key: ApiKeySource | None = None,
+        server_url: str | None = None,
+        retry_config: RetryConfig | None = None,
+        timeout_ms: float | None = None,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        super().__init__(
+            AsyncEmissaryClient(
+                api_key,
+                server_url,
+                retry_config,
+                timeout_ms,
+                max_connections=max_connections,
+                max_response_bytes=max_response_bytes,
+            )
+        )
+        self.deployments = Deployments(self._async_client.deployments, self._runner)

@@ -1,0 +1,182 @@
+"""The one place that touches aiohttp: the session, timeouts, size caps and error mapping.
+
+`Transport.send` performs one HTTP attempt and returns ``(status, headers, body)``; every
+aiohttp, asyncio or OS failure leaves it as an `APIConnectionError` (or `APITimeoutError`).
+
+The session is created lazily on the event loop that first uses it and reused there
+(keep-alive). Used from another loop (a second ``asyncio.run()``) or in a forked child, the
+old session is detached, never touched from the wrong loop or process, and a new one made.
+Redirects are never followed, so the API key and body cannot be forwarded to another host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import aiohttp
+import yarl
+
+from .errors import APIConnectionError, APITimeoutError, ClientClosedError, ConfigurationError
+
+logger = logging.getLogger("emissary")
+
+ERROR_BODY_LIMIT = 1 << 20
+"""At most this much of an error response body is read (1 MiB); the rest is discarded."""
+DEFAULT_MAX_RESPONSE_BYTES = 16 << 20
+"""A success body larger than this (16 MiB) is refused while reading."""
+DEFAULT_MAX_CONNECTIONS = 100
+
+
+class HTTPResult(NamedTuple):
+    """What one attempt received."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    truncated: bool
+    """True when the body was longer than the cap and only its start was read."""
+
+
+class Transport:
+    """An aiohttp session bound to one event loop, sending one attempt at a time."""
+
+    def __init__(self, *, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = os.getpid()
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True once `aclose` has been called."""
+        return self._closed
+
+    def _session_for_this_loop(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and self._loop is loop and self._pid == os.getpid():
+            return session
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new client to send requests")
+        if session is not None:
+            # Made on another loop or in the parent process: drop it without touching its
+            # sockets (they belong to that loop or that process).
+            session.detach()
+        self._session = session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            raise_for_status=False,
+            auto_decompress=True,
+            trust_env=False,
+        )
+        self._loop = loop
+        self._pid = os.getpid()
+        return session
+
+    async def send(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        timeout_s: float,
+        max_response_bytes: int,
+    ) -> HTTPResult:
+        """POST `body` to `url`, the whole attempt (connect to last body byte) bounded by
+        `timeout_s`.
+
+        A 2XX body is read up to `max_response_bytes`, any other up to `ERROR_BODY_LIMIT`;
+        past that the connection is dropped and the result marked truncated.
+        """
+        session = self._session_for_this_loop()
+        try:
+            async with session.post(
+                yarl.URL(url, encoded=True),
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as response:
+                status = response.status
+                limit = max_response_bytes if 200 <= status < 300 else ERROR_BODY_LIMIT
+                length = response.content_length
+                if length is not None and length <= limit:
+                    return HTTPResult(status, response.headers, await response.read(), False)
+                data, complete = await _read_at_most(response.content, limit)
+                if not complete:
+                    response.close()  # drop the connection rather than read the rest
+                return HTTPResult(status, response.headers, data, not complete)
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise APITimeoutError(
+                f"POST {_safe(url)} did not complete within {timeout_s:g} s"
+            ) from exc
+        except aiohttp.InvalidURL as exc:
+            raise ConfigurationError(f"invalid request URL {_safe(url)}") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise APIConnectionError(
+                f"could not connect to {exc.host}:{exc.port} ({type(exc).__name__}: {exc.strerror})"
+            ) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise APIConnectionError(
+                f"POST {_safe(url)}: the response body was cut short ({type(exc).__name__})"
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise APIConnectionError(
+                f"POST {_safe(url)} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def close_idle(self) -> bool:
+        """Refuse further requests if no session was ever opened here; True if so."""
+        if self._session is None or self._pid != os.getpid():
+            self._closed = True
+            return True
+        return False
+
+    async def aclose(self) -> None:
+        """Close the session (if any) and refuse further requests."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is None:
+            return
+        if self._pid != os.getpid():
+            session.detach()
+            return
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is self._loop:
+            await session.close()
+        elif self._loop is not None and self._loop.is_running():
+            await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(session.close(), self._loop)
+            )
+        else:
+            session.detach()
+
+
+async def _read_at_most(content: aiohttp.StreamReader, limit: int) -> tuple[bytes, bool]:
+    """Read up to `limit` bytes; the flag is False when the body was longer."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await content.read(min(1 << 16, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], False
+
+
+def _safe(url: str) -> str:
+    """The URL without any userinfo, for messages."""
+    try:
+        return str(yarl.URL(url, encoded=True).with_user(None))
+    except (ValueError, TypeError):
+        return "<invalid url>"

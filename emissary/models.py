@@ -1,0 +1,129 @@
+"""The wire models (msgspec Structs) and, under their familiar names, the API errors.
+
+Input is strict: the request body forbids unknown fields and carries its allowed ranges as
+`msgspec.Meta` constraints, checked before anything is sent. Output is lenient: response and
+error bodies accept fields the server adds later.
+
+The long names are those of the generated `emissary-client-sdk`; `CompletionRequest` and
+`Completion` are short aliases for the same classes.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import msgspec
+from multidict import CIMultiDict
+
+from .errors import (
+    APIConnectionError,
+    APIErrorInvalidInput,
+    APIErrorNotFound,
+    APIErrorUnauthorized,
+    APITimeoutError,
+    EmissaryError,
+    ResponseValidationError,
+    SDKError,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APIErrorInvalidInput",
+    "APIErrorInvalidInputData",
+    "APIErrorNotFound",
+    "APIErrorNotFoundData",
+    "APIErrorUnauthorized",
+    "APIErrorUnauthorizedData",
+    "APITimeoutError",
+    "Completion",
+    "CompletionRequest",
+    "EmissaryError",
+    "GetCompletionsFromDeploymentRequestBody",
+    "GetCompletionsFromDeploymentResponseBody",
+    "RawResponse",
+    "ResponseValidationError",
+    "SDKError",
+]
+
+_FINITE = sys.float_info.max
+
+Temperature = Annotated[float, msgspec.Meta(ge=0, le=_FINITE, description="sampling temperature, >= 0")]
+TopP = Annotated[float, msgspec.Meta(ge=0, le=1, description="nucleus cut-off, in [0, 1]")]
+TopK = Annotated[int, msgspec.Meta(ge=0, description="keep the k most likely tokens, >= 0")]
+MaxNewTokens = Annotated[int, msgspec.Meta(ge=1, description="upper bound on new tokens, >= 1")]
+NoRepeatNgramSize = Annotated[int, msgspec.Meta(ge=0, description="n-gram size never repeated")]
+
+
+class GetCompletionsFromDeploymentRequestBody(
+    msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True
+):
+    """The prompt and generation settings of one completion request.
+
+    Only `prompt` is required; settings left as ``None`` are not sent, so the deployment's
+    own defaults apply.
+    """
+
+    prompt: str
+    """The input prompt."""
+    temperature: Temperature | None = None
+    """Sampling temperature, a finite number >= 0."""
+    max_new_tokens: MaxNewTokens | None = None
+    """Upper bound on the number of generated tokens, an integer >= 1."""
+    top_p: TopP | None = None
+    """Nucleus sampling: keep tokens up to this cumulative probability, in [0, 1]."""
+    top_k: TopK | None = None
+    """Keep only the k most likely tokens, an integer >= 0."""
+    no_repeat_ngram_size: NoRepeatNgramSize | None = None
+    """N-grams of this size never repeat, an integer >= 0."""
+    do_sample: bool | None = None
+    """Sample instead of greedy decoding."""
+
+
+class GetCompletionsFromDeploymentResponseBody(msgspec.Struct, kw_only=True):
+    """A completion: its `id` and generated text `response` (each may be absent)."""
+
+    id: str | None = None
+    """The unique identifier of the completion."""
+    response: str | None = None
+    """The generated text."""
+
+
+CompletionRequest = GetCompletionsFromDeploymentRequestBody
+Completion = GetCompletionsFromDeploymentResponseBody
+
+
+class APIErrorInvalidInputData(msgspec.Struct, kw_only=True):
+    """The body of a 400 response."""
+
+    status: int
+    error: str
+
+
+class APIErrorUnauthorizedData(msgspec.Struct, kw_only=True):
+    """The body of a 401 response."""
+
+    status: int
+    error: str
+
+
+class APIErrorNotFoundData(msgspec.Struct, kw_only=True):
+    """The body of a 404 response; `code` says what was not found."""
+
+    status: int
+    error: str
+    code: str
+
+
+class RawResponse(msgspec.Struct, frozen=True):
+    """The HTTP response behind an `SDKError`: picklable, detached from the connection."""
+
+    status_code: int
+    headers: CIMultiDict[str]
+    content: bytes
+    url: str
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (undecodable bytes replaced)."""
+        return self.content.decode("utf-8", errors="replace")

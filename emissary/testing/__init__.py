@@ -1,0 +1,28 @@
+"""A local emulator of the Emissary API, for tests, examples and offline development.
+
+    from emissary import EmissaryClient
+    from emissary.testing import Emulator
+
+    with Emulator() as emu:  # serves on 127.0.0.1, a free port, in a background thread
+        client = EmissaryClient(api_key=emu.api_key, server_url=emu.url)
+        completion = client.deployments.completions.create(
+            project_id="demo-project", deployment_id="demo-deployment",
+            request_body={"prompt": "Hi", "max_new_tokens": 5},
+        )
+
+In async tests use ``async with Emulator() as emu:``, which serves on the running loop.
+From a shell: ``python -m emissary.testing --port 8000`` (see ``--help``).
+"""
+
+from ._generator import DEFAULT_MAX_NEW_TOKENS, MAX_NEW_TOKENS_LIMIT, generate_completion
+from ._server import DEFAULT_API_KEY, DEFAULT_DEPLOYMENTS, Emulator, RecordedRequest
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_DEPLOYMENTS",
+    "DEFAULT_MAX_NEW_TOKENS",
+    "MAX_NEW_TOKENS_LIMIT",
+    "Emulator",
+    "RecordedRequest",
+    "generate_completion",
+]

@@ -1,0 +1,68 @@
+"""``python -m emissary.testing``: run the emulator until Ctrl-C (or SIGTERM)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from ._server import DEFAULT_API_KEY, DEFAULT_DEPLOYMENTS, DEFAULT_HOST, Emulator
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: host, port, API key and deployments."""
+    parser = argparse.ArgumentParser(
+        prog="python -m emissary.testing",
+        description="Serve a local emulator of the Emissary completions API.",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=8000, help="port to bind, 0 for any free one (default 8000)"
+    )
+    parser.add_argument(
+        "--api-key", default=DEFAULT_API_KEY, help="the accepted X-API-Key (default %(default)s)"
+    )
+    parser.add_argument(
+        "--deployment",
+        action="append",
+        metavar="PROJECT/DEPLOYMENT",
+        help=f"a deployment to serve; repeatable (default {DEFAULT_DEPLOYMENTS[0]})",
+    )
+    return parser.parse_args(argv)
+
+
+async def serve(options: argparse.Namespace) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    emulator = Emulator(
+        api_key=options.api_key,
+        deployments=options.deployment or DEFAULT_DEPLOYMENTS,
+        host=options.host,
+        port=options.port,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with emulator:
+        deployments = ", ".join(f"{p}/{d}" for p, ds in emulator.projects.items() for d in sorted(ds))
+        print(
+            f"Emissary emulator on {emulator.url} (api key {emulator.api_key!r}; "
+            f"deployments: {deployments})",
+            flush=True,
+        )
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    try:
+        asyncio.run(serve(parse_args(argv)))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,213 @@
+"""The emulator: an aiohttp.web server that speaks the completions contract on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote
+
+import msgspec
+from aiohttp import web
+from multidict import CIMultiDict
+
+from ..models import GetCompletionsFromDeploymentRequestBody as RequestBody
+from ._generator import MAX_NEW_TOKENS_LIMIT, generate_completion
+
+DEFAULT_API_KEY = "emissary-test-key"
+DEFAULT_DEPLOYMENTS = ("demo-project/demo-deployment",)
+DEFAULT_HOST = "127.0.0.1"
+
+_BODY_DECODER = msgspec.json.Decoder(RequestBody, strict=True)
+_ENCODER = msgspec.json.Encoder()
+
+
+class RecordedRequest(msgspec.Struct, frozen=True):
+    """One request the emulator received, for assertions in tests."""
+
+    method: str
+    raw_path: str
+    headers: CIMultiDict[str]
+    body: bytes
+
+
+def _parse_deployments(deployments: Iterable[str | tuple[str, str]]) -> dict[str, set[str]]:
+    projects: dict[str, set[str]] = {}
+    for item in deployments:
+        if isinstance(item, str):
+            project, sep, deployment = item.partition("/")
+            if not sep or not project or not deployment:
+                raise ValueError(
+                    f"a deployment is given as 'PROJECT/DEPLOYMENT', got {item!r}"
+                )
+        else:
+            project, deployment = item
+        projects.setdefault(project, set()).add(deployment)
+    return projects
+
+
+class Emulator:
+    """A local Emissary API: ``with Emulator() as emu:`` (a server thread) or
+    ``async with Emulator() as emu:`` (on the running loop); then use ``emu.url`` and
+    ``emu.api_key``.
+
+    It answers 401 to a wrong or missing ``X-API-Key``, 404 (with a ``code``) to an unknown
+    project, deployment or route, 400 to an invalid body, and otherwise 200 with a
+    deterministic toy completion of exactly ``max_new_tokens`` words (16 when unset).
+    Every request is kept in `requests`.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        deployments: Iterable[str | tuple[str, str]] = DEFAULT_DEPLOYMENTS,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+    ) -> None:
+        self.api_key = api_key
+        self.host = host
+        self.port = port
+        self.projects = _parse_deployments(deployments)
+        self.requests: list[RecordedRequest] = []
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL to pass as ``server_url``."""
+        return f"http://{self.host}:{self.port}"
+
+    def application(self) -> web.Application:
+        """The aiohttp application (to mount it in a server of your own)."""
+        app = web.Application(client_max_size=4 << 20)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        return app
+
+    async def start(self) -> None:
+        """Start serving on the running event loop."""
+        runner = web.AppRunner(self.application(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        if self.port == 0:
+            self.port = runner.addresses[0][1]
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Stop serving and close open connections."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def __enter__(self) -> Emulator:
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:
+                failure.append(exc)
+                started.set()
+                loop.close()
+                return
+            started.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self.stop())
+                loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=serve, name="emissary-emulator", daemon=True)
+        self._thread.start()
+        started.wait()
+        if failure:
+            raise failure[0]
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+        self._loop = self._thread = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.requests.append(
+            RecordedRequest(request.method, request.raw_path, CIMultiDict(request.headers), body)
+        )
+        path = request.raw_path.partition("?")[0]
+        parts = path.split("/")
+        if (
+            len(parts) != 7
+            or parts[:3] != ["", "v1", "projects"]
+            or parts[4] != "deployments"
+            or parts[6] != "completions"
+        ):
+            return _error(404, f"no route for {path}", code="route_not_found")
+        if request.method != "POST":
+            response = _error(405, f"{request.method} is not allowed here; use POST")
+            response.headers["Allow"] = "POST"
+            return response
+        if request.headers.get("X-API-Key") != self.api_key:
+            return _error(401, "missing or invalid API key (X-API-Key header)")
+        project_id, deployment_id = unquote(parts[3]), unquote(parts[5])
+        deployments = self.projects.get(project_id)
+        if deployments is None:
+            return _error(404, f"project {project_id!r} not found", code="project_not_found")
+        if deployment_id not in deployments:
+            return _error(
+                404,
+                f"deployment {deployment_id!r} not found in project {project_id!r}",
+                code="deployment_not_found",
+            )
+        try:
+            completion_request = _BODY_DECODER.decode(body)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            return _error(400, f"invalid request body: {exc}")
+        if (completion_request.max_new_tokens or 0) > MAX_NEW_TOKENS_LIMIT:
+            return _error(
+                400, f"max_new_tokens must be at most {MAX_NEW_TOKENS_LIMIT} on the emulator"
+            )
+        text = generate_completion(project_id, deployment_id, completion_request)
+        completion_id = "cmpl-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+        return _json(200, {"id": completion_id, "response": text})
+
+
+def _json(status: int, payload: Mapping[str, Any]) -> web.Response:
+    return web.Response(
+        status=status, body=_ENCODER.encode(payload), content_type="application/json"
+    )
+
+
+def _error(status: int, message: str, *, code: str | None = None) -> web.Response:
+    payload: dict[str, Any] = {"status": status, "error": message}
+    if code is not None:
+        payload["code"] = code
+    return _json(status, payload)

@@ -1,0 +1,109 @@
+"""Retry settings, with the names and argument order of the generated `emissary-client-sdk`.
+
+Times are in milliseconds. Pass a `RetryConfig` as ``retry_config=`` to a client or as
+``retries=`` to one call; ``RetryConfig("none", ...)`` (or `RetryConfig.disabled()`) turns
+retries off. `DEFAULT_RETRY_CONFIG` is what a client uses when given none.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import ConfigurationError
+
+__all__ = ["DEFAULT_RETRY_CONFIG", "BackoffStrategy", "RetryConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffStrategy:
+    """Exponential backoff with full jitter.
+
+    The n-th wait (n = 0, 1, ...) is drawn uniformly from
+    ``[0, min(max_interval, initial_interval * exponent ** n)]`` milliseconds, and the whole
+    call, waits included, stops after `max_elapsed_time` milliseconds.
+    """
+
+    initial_interval: int
+    """First wait's upper bound, in milliseconds (> 0)."""
+    max_interval: int
+    """Largest wait's upper bound, in milliseconds (>= initial_interval)."""
+    exponent: float
+    """Growth factor of the upper bound per attempt (>= 1)."""
+    max_elapsed_time: int
+    """Budget for the whole call, attempts and waits included, in milliseconds (> 0)."""
+
+    def __post_init__(self) -> None:
+        for name in ("initial_interval", "max_interval", "max_elapsed_time"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigurationError(
+                    f"BackoffStrategy.{name} must be a positive number of milliseconds, "
+                    f"got {value!r}"
+                )
+        if self.max_interval < self.initial_interval:
+            raise ConfigurationError(
+                "BackoffStrategy.max_interval must be >= initial_interval, "
+                f"got {self.max_interval!r} < {self.initial_interval!r}"
+            )
+        exponent = self.exponent
+        if (
+            isinstance(exponent, bool)
+            or not isinstance(exponent, int | float)
+            or not math.isfinite(exponent)
+            or exponent < 1
+        ):
+            raise ConfigurationError(
+                f"BackoffStrategy.exponent must be a finite number >= 1, got {exponent!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    """Whether and how a call is retried.
+
+    `strategy` is ``"backoff"`` (retry with `backoff`) or ``"none"`` (never retry).
+    `retry_connection_errors` also retries refused, reset and dropped connections and
+    timeouts, not only retryable status codes.
+    """
+
+    strategy: Literal["backoff", "none"]
+    backoff: BackoffStrategy
+    retry_connection_errors: bool = True
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("backoff", "none"):
+            raise ConfigurationError(
+                f'RetryConfig.strategy must be "backoff" or "none", got {self.strategy!r}'
+            )
+        if not isinstance(self.backoff, BackoffStrategy):
+            raise ConfigurationError(
+                "RetryConfig.backoff must be a BackoffStrategy, "
+                f"got {type(self.backoff).__name__}"
+            )
+        if not isinstance(self.retry_connection_errors, bool):
+            raise ConfigurationError(
+                "RetryConfig.retry_connection_errors must be a bool, "
+                f"got {self.retry_connection_errors!r}"
+            )
+
+    @property
+    def enabled(self) -> bool:
+        """True when this config retries at all."""
+        return self.strategy == "backoff"
+
+    @classmethod
+    def disabled(cls) -> RetryConfig:
+        """A config that never retries."""
+        return cls("none", DEFAULT_RETRY_CONFIG.backoff, False)
+
+
+DEFAULT_RETRY_CONFIG = RetryConfig(
+    "backoff",
+    BackoffStrategy(
+        initial_interval=500, max_interval=8_000, exponent=2.0, max_elapsed_time=60_000
+    ),
+    retry_connection_errors=True,
+)
+"""Retries on by default: waits up to 0.5 s, 1 s, 2 s, 4 s, 8 s, 8 s ..., 60 s in all."""
