@@ -110,8 +110,26 @@ class LoopThread:
                 concurrent.futures.wait([outcome], timeout=CANCEL_GRACE_S)
             raise
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the loop and join its thread; `run` raises `ClientClosedError` afterwards."""
+    def stop(self, final: Coroutine[Any, Any, Any] | None = None, timeout: float = 5.0) -> None:
+        """Run `final` (if given) on the loop, then stop the loop and join its thread.
+
+        Safe from any thread, including the loop's own (e.g. a garbage-collection finalizer
+        that happens to run there); `run` raises `ClientClosedError` afterwards.
+        """
+        if final is not None and self.started and not self._closed:
+            if threading.current_thread() is self._thread:
+                loop = self._loop
+                assert loop is not None
+                stop_loop = loop.stop
+                self._closed = True
+                loop.create_task(final).add_done_callback(lambda _: stop_loop())
+                return
+            try:
+                self.run(final)
+            except Exception:
+                pass  # closing is best effort; the loop is stopped regardless
+        elif final is not None:
+            final.close()
         with self._lock:
             self._closed = True
             loop, thread = self._loop, self._thread

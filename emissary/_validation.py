@@ -70,7 +70,7 @@ def _body_error(exc: msgspec.ValidationError, body: object) -> RequestValidation
     text = str(exc)
     if match := _UNKNOWN.search(text):
         name = match.group(1)
-        message = f"request_body has an unknown field {name!r}"
+        message = f"request_body.{name} is not a field of the request body"
         close = difflib.get_close_matches(name, _BODY_FIELDS, n=1, cutoff=0.6)
         if close:
             message += f"; did you mean {close[0]!r}?"

@@ -3,7 +3,7 @@
 The async classes are the one source of every operation. For each ``AsyncX`` class this
 script writes a class ``X`` with the same public methods, signatures, return types and
 docstrings, whose bodies hand the async method's coroutine to the private loop
-(`emissary._loop.LoopThread`). Sub-resources (``completions: AsyncCompletions``) become
+(`emissary._loop.LoopThread`, owned by `emissary._sync.base.SyncClientBase`). Sub-resources (``completions: AsyncCompletions``) become
 attributes wrapping the async ones, and the client's ``__init__`` builds the async client.
 
     python scripts/generate_sync.py          # rewrite the generated files
@@ -150,10 +150,14 @@ def render_class(cls: ast.ClassDef, is_client: bool) -> tuple[list[str], set[str
                 lines.append(f"            {cls.name}(")
                 lines += [f"                {f}," for f in forward]
                 lines += ["            )", "        )"]
-                source, runner = "self._async_client", "self._runner"
+                source, runner = "self._async_client", "self"
             else:
-                lines += ["        self._inner = inner", "        self._runner = runner"]
-                source, runner = "inner", "runner"
+                lines += [
+                    "        self._inner = inner",
+                    "        self._client = client  # keeps the client (and its loop) alive",
+                    "        self._runner = client._runner",
+                ]
+                source, runner = "inner", "client"
             for child in children:
                 child_cls = next(
                     ast.unparse(n.annotation)
@@ -182,7 +186,7 @@ def render_class(cls: ast.ClassDef, is_client: bool) -> tuple[list[str], set[str
         start = lines.index("    def __init__(")
         end = lines.index("    ) -> None:", start)
         lines[start:end + 1] = [
-            f"    def __init__(self, inner: {cls.name}, runner: LoopThread) -> None:"
+            f"    def __init__(self, inner: {cls.name}, client: SyncClientBase) -> None:"
         ]
         used |= {cls.name}
     while lines and lines[-1] == "":
@@ -269,7 +273,7 @@ def _imports(
         package.append("from .base import SyncClientBase")
     else:
         package.append(f"from .._async.resources import {', '.join(classes)}")
-        package.append("from .._loop import LoopThread")
+        package.append("from .base import SyncClientBase")
     return sorted(set(stdlib)) + ([""] if stdlib else []) + sorted(set(package), key=_import_key)
 
 

@@ -8,7 +8,6 @@ from typing import TypeVar
 
 from .._async.client import AsyncEmissaryClient
 from .._loop import LoopThread
-from ..errors import EmissaryError
 
 _Client = TypeVar("_Client", bound="SyncClientBase")
 
@@ -56,10 +55,8 @@ class SyncClientBase:
 
 
 def _shutdown(async_client: AsyncEmissaryClient, runner: LoopThread) -> None:
-    """Close the session on its own loop, then stop the loop (also run at exit)."""
-    if not async_client._transport.close_idle() and runner.started:
-        try:
-            runner.run(async_client.close())
-        except (EmissaryError, RuntimeError, OSError):
-            pass  # closing is best effort; the loop is stopped regardless
-    runner.stop()
+    """Close the session on its own loop, then stop the loop (also run at exit or by GC)."""
+    if async_client._transport.close_idle():
+        runner.stop()
+    else:
+        runner.stop(async_client.close())

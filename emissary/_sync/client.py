@@ -51,4 +51,4 @@ class EmissaryClient(SyncClientBase):
                 max_response_bytes=max_response_bytes,
             )
         )
-        self.deployments = Deployments(self._async_client.deployments, self._runner)
+        self.deployments = Deployments(self._async_client.deployments, self)

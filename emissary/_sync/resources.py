@@ -9,20 +9,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._async.resources import AsyncCompletions, AsyncDeployments
-from .._loop import LoopThread
 from ..models import (
     GetCompletionsFromDeploymentRequestBody,
     GetCompletionsFromDeploymentResponseBody,
 )
 from ..utils import RetryConfig
+from .base import SyncClientBase
 
 
 class Completions:
     """Completions from a deployment: ``client.deployments.completions``."""
 
-    def __init__(self, inner: AsyncCompletions, runner: LoopThread) -> None:
+    def __init__(self, inner: AsyncCompletions, client: SyncClientBase) -> None:
         self._inner = inner
-        self._runner = runner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
 
     def create(
         self,
@@ -72,7 +73,8 @@ class Deployments:
     completions: Completions
     """Completions from a deployment."""
 
-    def __init__(self, inner: AsyncDeployments, runner: LoopThread) -> None:
+    def __init__(self, inner: AsyncDeployments, client: SyncClientBase) -> None:
         self._inner = inner
-        self._runner = runner
-        self.completions = Completions(inner.completions, runner)
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+        self.completions = Completions(inner.completions, client)

@@ -32,6 +32,8 @@ class RecordedRequest(msgspec.Struct, frozen=True):
     raw_path: str
     headers: CIMultiDict[str]
     body: bytes
+    peer: str
+    """The client's address as ``host:port``: one value per connection (keep-alive shows)."""
 
 
 def _parse_deployments(deployments: Iterable[str | tuple[str, str]]) -> dict[str, set[str]]:
@@ -159,8 +161,12 @@ class Emulator:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        peername = request.transport.get_extra_info("peername") if request.transport else None
+        peer = f"{peername[0]}:{peername[1]}" if peername else "?"
         self.requests.append(
-            RecordedRequest(request.method, request.raw_path, CIMultiDict(request.headers), body)
+            RecordedRequest(
+                request.method, request.raw_path, CIMultiDict(request.headers), body, peer
+            )
         )
         path = request.raw_path.partition("?")[0]
         parts = path.split("/")

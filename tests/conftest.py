@@ -1,0 +1,53 @@
+"""Shared fixtures: a clean environment, the emulator, and async test support (anyio)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from emissary import AsyncEmissaryClient, EmissaryClient
+from emissary.testing import Emulator
+
+PROJECT = "demo-project"
+DEPLOYMENT = "demo-deployment"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's own Emissary settings."""
+    monkeypatch.delenv("EMISSARY_CLIENT_API_KEY", raising=False)
+    monkeypatch.delenv("EMISSARY_SERVER_URL", raising=False)
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    """The emulator, serving on the test's own event loop."""
+    async with Emulator(deployments=[f"{PROJECT}/{DEPLOYMENT}", "p2/d2"]) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def client(emulator: Emulator) -> AsyncIterator[AsyncEmissaryClient]:
+    """An async client pointed at the emulator."""
+    async with AsyncEmissaryClient(api_key=emulator.api_key, server_url=emulator.url) as c:
+        yield c
+
+
+@pytest.fixture
+def thread_emulator() -> Iterator[Emulator]:
+    """The emulator on a background thread, for sync clients."""
+    with Emulator(deployments=[f"{PROJECT}/{DEPLOYMENT}"]) as emu:
+        yield emu
+
+
+@pytest.fixture
+def sync_client(thread_emulator: Emulator) -> Iterator[EmissaryClient]:
+    """A sync client pointed at the threaded emulator."""
+    with EmissaryClient(api_key=thread_emulator.api_key, server_url=thread_emulator.url) as c:
+        yield c

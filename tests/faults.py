@@ -1,0 +1,169 @@
+"""Small real servers on loopback that misbehave on purpose.
+
+`FaultServer` is an aiohttp.web server whose handler a test writes inline; `RawServer` is a
+plain socket server for faults HTTP servers will not commit (dropped connections, truncated
+bodies, silence). Both record what they saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class FaultServer:
+    """``async with FaultServer(handler) as s:`` serves `handler` at ``s.url``."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[web.Request] = []
+        self.bodies: list[bytes] = []
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(request)
+        self.bodies.append(await request.read())
+        return await self.handler(request)
+
+    async def __aenter__(self) -> FaultServer:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+
+def json_handler(status: int, body: bytes, headers: dict[str, str] | None = None) -> Handler:
+    """A handler answering every request with `status` and `body`."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            status=status, body=body, headers=headers or {"Content-Type": "application/json"}
+        )
+
+    return handle
+
+
+Behaviour = Callable[[socket.socket], None]
+
+
+class RawServer:
+    """A socket server on a thread; each connection is handed to `behaviour`.
+
+    `accepted` is set when a connection arrives (after its request is read), `closed_by_peer`
+    when the client closes a connection it is still holding.
+    """
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.accepted = threading.Event()
+        self.closed_by_peer = threading.Event()
+        self.connections = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._clients: list[socket.socket] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            self._clients.append(conn)
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn: socket.socket) -> None:
+        try:
+            read_request(conn)
+            self.accepted.set()
+            self.behaviour(conn)
+        except OSError:
+            pass
+
+    def wait_for_peer_close(self, conn: socket.socket) -> None:
+        """Block until the client closes `conn` (used by 'hang' behaviours)."""
+        conn.settimeout(None)
+        try:
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+        self.closed_by_peer.set()
+
+    def __enter__(self) -> RawServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sock.close()
+        for conn in self._clients:
+            conn.close()
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """Read one HTTP request (headers and a Content-Length body) from `conn`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+async def serve_async(behaviour: Behaviour) -> RawServer:
+    """A started RawServer (for async tests, which stop it with `stop_async`)."""
+    server = RawServer(behaviour)
+    server.__enter__()
+    return server
+
+
+async def stop_async(server: RawServer) -> None:
+    await asyncio.to_thread(server.__exit__, None, None, None)

@@ -1,0 +1,177 @@
+"""Bad input: a typed error naming the field and the fix, raised before any network I/O."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from emissary import AsyncEmissaryClient, EmissaryClient, models
+from emissary.errors import (
+    ConfigurationError,
+    EmissaryError,
+    RequestTypeError,
+    RequestValidationError,
+)
+from emissary.testing import Emulator
+from emissary.utils import BackoffStrategy, RetryConfig
+
+from .conftest import DEPLOYMENT, PROJECT
+
+pytestmark = pytest.mark.anyio
+
+# (request body, field named, words the message must contain, expected error class)
+BAD_BODIES: list[tuple[Any, str, list[str], type[Exception]]] = [
+    ({}, "request_body.prompt", ["required", "string"], ValueError),
+    ({"prompt": 3}, "request_body.prompt", ["a string", "3"], TypeError),
+    ({"prompt": "p", "max_tokens": 5}, "request_body.max_tokens", ["did you mean 'max_new_tokens'"], ValueError),
+    ({"prompt": "p", "temprature": 0.5}, "request_body.temprature", ["did you mean 'temperature'"], ValueError),
+    ({"prompt": "p", "zzz": 1}, "request_body.zzz", ["not a field", "Allowed fields"], ValueError),
+    ({"prompt": "p", "temperature": -0.1}, "request_body.temperature", [">= 0"], ValueError),
+    ({"prompt": "p", "temperature": math.nan}, "request_body.temperature", ["finite"], ValueError),
+    ({"prompt": "p", "temperature": math.inf}, "request_body.temperature", ["finite"], ValueError),
+    ({"prompt": "p", "temperature": "hot"}, "request_body.temperature", ["number"], TypeError),
+    ({"prompt": "p", "top_p": 1.5}, "request_body.top_p", ["between 0 and 1"], ValueError),
+    ({"prompt": "p", "top_k": -1}, "request_body.top_k", ["integer >= 0"], ValueError),
+    ({"prompt": "p", "top_k": True}, "request_body.top_k", ["integer", "bool"], TypeError),
+    ({"prompt": "p", "max_new_tokens": 0}, "request_body.max_new_tokens", ["integer >= 1"], ValueError),
+    ({"prompt": "p", "max_new_tokens": 5.0}, "request_body.max_new_tokens", ["integer", "float"], TypeError),
+    ({"prompt": "p", "no_repeat_ngram_size": -2}, "request_body.no_repeat_ngram_size", [">= 0"], ValueError),
+    ({"prompt": "p", "do_sample": "yes"}, "request_body.do_sample", ["true or false"], TypeError),
+    ({"prompt": "p", "do_sample": 1}, "request_body.do_sample", ["true or false"], TypeError),
+    ("just a prompt", "request_body", ["dict"], TypeError),
+    (None, "request_body", ["dict"], TypeError),
+    (models.GetCompletionsFromDeploymentRequestBody(prompt="p", top_p=2.0), "request_body.top_p", ["between 0 and 1"], ValueError),
+    (models.GetCompletionsFromDeploymentRequestBody(prompt="p", temperature=math.nan), "request_body.temperature", ["finite"], ValueError),
+    (models.GetCompletionsFromDeploymentRequestBody(prompt=7), "request_body.prompt", ["a string"], TypeError),  # type: ignore[arg-type]
+]
+
+
+@pytest.mark.parametrize(("body", "field", "words", "kind"), BAD_BODIES)
+async def test_bad_request_body_is_refused_before_io(
+    emulator: Emulator,
+    client: AsyncEmissaryClient,
+    body: Any,
+    field: str,
+    words: list[str],
+    kind: type[Exception],
+) -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        await client.deployments.completions.create(
+            project_id=PROJECT, deployment_id=DEPLOYMENT, request_body=body
+        )
+    error = caught.value
+    assert isinstance(error, kind)
+    assert isinstance(error, EmissaryError)
+    assert error.field == field
+    assert field in str(error)
+    for word in words:
+        assert word in str(error)
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    ("ids", "field", "kind"),
+    [
+        ({"project_id": "", "deployment_id": DEPLOYMENT}, "project_id", ValueError),
+        ({"project_id": PROJECT, "deployment_id": ""}, "deployment_id", ValueError),
+        ({"project_id": 12, "deployment_id": DEPLOYMENT}, "project_id", TypeError),
+        ({"project_id": PROJECT, "deployment_id": None}, "deployment_id", TypeError),
+    ],
+)
+async def test_bad_ids_are_refused_before_io(
+    emulator: Emulator, client: AsyncEmissaryClient, ids: dict[str, Any], field: str, kind: type
+) -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        await client.deployments.completions.create(**ids, request_body={"prompt": "p"})
+    assert isinstance(caught.value, kind)
+    assert caught.value.field == field
+    assert "non-empty string" in str(caught.value)
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"retries": "yes"}, ["retries", "RetryConfig"]),
+        ({"timeout_ms": 0}, ["timeout_ms", "positive"]),
+        ({"timeout_ms": "5"}, ["timeout_ms"]),
+        ({"server_url": "ftp://example.com"}, ["server_url", "http"]),
+        ({"server_url": "not a url"}, ["server_url"]),
+    ],
+)
+async def test_bad_call_options_are_refused_before_io(
+    emulator: Emulator, client: AsyncEmissaryClient, options: dict[str, Any], words: list[str]
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        await client.deployments.completions.create(
+            project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}, **options
+        )
+    assert isinstance(caught.value, ValueError)
+    for word in words:
+        assert word in str(caught.value)
+    assert emulator.requests == []
+
+
+def test_a_request_body_of_the_wrong_type_is_a_type_error() -> None:
+    with pytest.raises(RequestTypeError):
+        EmissaryClient(api_key="k", server_url="http://127.0.0.1:1").deployments.completions.create(
+            project_id="p", deployment_id="d", request_body=["prompt"]  # type: ignore[arg-type]
+        )
+
+
+def test_missing_server_url_names_the_argument_and_the_variable() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        AsyncEmissaryClient(api_key="k")
+    assert "server_url" in str(caught.value)
+    assert "EMISSARY_SERVER_URL" in str(caught.value)
+
+
+def test_missing_api_key_names_the_argument_and_the_variable() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        EmissaryClient(server_url="http://127.0.0.1:1")
+    assert "api_key" in str(caught.value)
+    assert "EMISSARY_CLIENT_API_KEY" in str(caught.value)
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMISSARY_CLIENT_API_KEY", "env-key")
+    monkeypatch.setenv("EMISSARY_SERVER_URL", "http://127.0.0.1:9/")
+    client = AsyncEmissaryClient()
+    assert client.server_url == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize("key", ["sk-secret\r\nX-Evil: 1", "sk-secret\n", "sk-\x00secret"])
+def test_api_key_with_line_breaks_is_refused_without_echoing_it(key: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        AsyncEmissaryClient(api_key=key, server_url="http://127.0.0.1:1")
+    assert isinstance(caught.value, ValueError)
+    assert "sk-" not in str(caught.value)
+    assert "line break" in str(caught.value)
+
+
+async def test_api_key_callable_returning_a_bad_key_fails_before_io(emulator: Emulator) -> None:
+    async with AsyncEmissaryClient(api_key=lambda: "sk-x\r\n", server_url=emulator.url) as client:
+        with pytest.raises(ConfigurationError) as caught:
+            await client.deployments.completions.create(
+                project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
+            )
+    assert "sk-x" not in str(caught.value)
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: BackoffStrategy(0, 10, 2.0, 100),
+        lambda: BackoffStrategy(10, 5, 2.0, 100),
+        lambda: BackoffStrategy(10, 100, 0.5, 100),
+        lambda: BackoffStrategy(10, 100, 2.0, -1),
+        lambda: RetryConfig("sometimes", BackoffStrategy(1, 2, 2.0, 3), True),  # type: ignore[arg-type]
+        lambda: RetryConfig("backoff", "fast", True),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_retry_settings_are_refused(make: Any) -> None:
+    with pytest.raises(ConfigurationError):
+        make()
