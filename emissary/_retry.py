@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import math
 import random
 import time
@@ -24,6 +25,7 @@ import backoff
 from .errors import APIConnectionError, SDKError
 from .utils import RetryConfig
 
+logger = logging.getLogger("emissary")
 T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 3600.0
@@ -116,6 +118,7 @@ async def call_with_retries(
     clock = runtime.clock
     deadline = clock() + config.backoff.max_elapsed_time / 1000.0
     waits = _waits(config, runtime.random)
+    attempt_number = 1
     while True:
         remaining = deadline - clock()
         try:
@@ -131,4 +134,17 @@ async def call_with_retries(
                 wait = max(wait, floor)
             if clock() + wait >= deadline:
                 raise
+            logger.info(
+                "emissary: attempt %d failed (%s); retrying in %.3f s",
+                attempt_number,
+                _describe(error),
+                wait,
+            )
             await runtime.sleep(wait)
+            attempt_number += 1
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, SDKError):
+        return f"status {error.status_code}"
+    return type(error).__name__

@@ -56,7 +56,7 @@ class Transport:
         """True once `aclose` has been called."""
         return self._closed
 
-    def _session_for_this_loop(self) -> aiohttp.ClientSession:
+    async def _session_for_this_loop(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         session = self._session
         if session is not None and self._loop is loop and self._pid == os.getpid():
@@ -64,9 +64,7 @@ class Transport:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new client to send requests")
         if session is not None:
-            # Made on another loop or in the parent process: drop it without touching its
-            # sockets (they belong to that loop or that process).
-            session.detach()
+            await self._discard(session)
         self._session = session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300),
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -77,6 +75,20 @@ class Transport:
         self._loop = loop
         self._pid = os.getpid()
         return session
+
+    async def _discard(self, session: aiohttp.ClientSession) -> None:
+        """Let go of a session made on another loop or in the parent process."""
+        connector = session.connector
+        session.detach()  # never touch the sockets from here: they are not this loop's
+        old_loop = self._loop
+        if self._pid != os.getpid() or connector is None:
+            return
+        if old_loop is not None and old_loop.is_closed():
+            # Its loop is gone (a previous asyncio.run): nothing can be sent on it again;
+            # mark it closed. Its sockets are reclaimed with the dead loop's transports.
+            await connector.close()
+        elif old_loop is not None and old_loop.is_running():
+            asyncio.run_coroutine_threadsafe(_close_connector(connector), old_loop)
 
     async def send(
         self,
@@ -93,7 +105,11 @@ class Transport:
         A 2XX body is read up to `max_response_bytes`, any other up to `ERROR_BODY_LIMIT`;
         past that the connection is dropped and the result marked truncated.
         """
-        session = self._session_for_this_loop()
+        session = self._session
+        if session is None or self._loop is not asyncio.get_running_loop() or (
+            self._pid != os.getpid()
+        ):
+            session = await self._session_for_this_loop()
         try:
             async with session.post(
                 yarl.URL(url, encoded=True),
@@ -172,6 +188,10 @@ async def _read_at_most(content: aiohttp.StreamReader, limit: int) -> tuple[byte
         size += len(chunk)
         if size > limit:
             return b"".join(chunks)[:limit], False
+
+
+async def _close_connector(connector: aiohttp.BaseConnector) -> None:
+    await connector.close()
 
 
 def _safe(url: str) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from emissary import AsyncEmissaryClient, EmissaryClient
+from emissary._retry import RetryRuntime
 from emissary.testing import Emulator
 
 PROJECT = "demo-project"
@@ -51,3 +53,24 @@ def sync_client(thread_emulator: Emulator) -> Iterator[EmissaryClient]:
     """A sync client pointed at the threaded emulator."""
     with EmissaryClient(api_key=thread_emulator.api_key, server_url=thread_emulator.url) as c:
         yield c
+
+
+class FakeTime:
+    """A clock that only moves when the retry loop sleeps: retries without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def install(self, client: AsyncEmissaryClient | EmissaryClient) -> FakeTime:
+        """Make `client`'s retries use this clock and sleep (and a seeded jitter)."""
+        inner = client if isinstance(client, AsyncEmissaryClient) else client._async_client
+        inner._retry_runtime = RetryRuntime(sleep=self.sleep, clock=self.clock, rng=random.Random(7))
+        return self
