@@ -107,7 +107,10 @@ class LoopThread:
         except BaseException:
             if not outcome.done():  # interrupted while waiting (Ctrl-C): cancel the work
                 loop.call_soon_threadsafe(call.cancel)
-                concurrent.futures.wait([outcome], timeout=CANCEL_GRACE_S)
+                try:  # let it unwind (and close its connection) before re-raising
+                    outcome.exception(timeout=CANCEL_GRACE_S)
+                except BaseException:
+                    pass
             raise
 
     def stop(self, final: Coroutine[Any, Any, Any] | None = None, timeout: float = 5.0) -> None:

@@ -29,6 +29,7 @@ ERROR_BODY_LIMIT = 1 << 20
 DEFAULT_MAX_RESPONSE_BYTES = 16 << 20
 """A success body larger than this (16 MiB) is refused while reading."""
 DEFAULT_MAX_CONNECTIONS = 100
+_INHERITED: list[aiohttp.BaseConnector] = []
 
 
 class HTTPResult(NamedTuple):
@@ -81,7 +82,13 @@ class Transport:
         connector = session.connector
         session.detach()  # never touch the sockets from here: they are not this loop's
         old_loop = self._loop
-        if self._pid != os.getpid() or connector is None:
+        if connector is None:
+            return
+        if self._pid != os.getpid():
+            # Inherited through fork(): its sockets and its loop's epoll set are shared with
+            # the parent, so closing them here would break the parent's connections. Keep it,
+            # untouched, for the life of this process.
+            _INHERITED.append(connector)
             return
         if old_loop is not None and old_loop.is_closed():
             # Its loop is gone (a previous asyncio.run): nothing can be sent on it again;
@@ -159,21 +166,10 @@ class Transport:
         session, self._session = self._session, None
         if session is None:
             return
-        if self._pid != os.getpid():
-            session.detach()
-            return
-        try:
-            current = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        if current is self._loop:
+        if self._pid == os.getpid() and self._loop is asyncio.get_running_loop():
             await session.close()
-        elif self._loop is not None and self._loop.is_running():
-            await asyncio.wrap_future(
-                asyncio.run_coroutine_threadsafe(session.close(), self._loop)
-            )
         else:
-            session.detach()
+            await self._discard(session)
 
 
 async def _read_at_most(content: aiohttp.StreamReader, limit: int) -> tuple[bytes, bool]:

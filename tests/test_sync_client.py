@@ -1,0 +1,267 @@
+"""The generated sync client: the async core on a private loop thread."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from emissary import AsyncEmissaryClient, EmissaryClient, models
+from emissary.errors import APIErrorNotFound, ClientClosedError
+from emissary.testing import Emulator
+
+from .conftest import DEPLOYMENT, PROJECT
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def loop_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "emissary-loop"]
+
+
+def run_script(code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter (dev mode: warnings shown) from the repo root."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-X", "dev", "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def test_sync_and_async_give_the_same_completion(
+    thread_emulator: Emulator, sync_client: EmissaryClient
+) -> None:
+    body = {"prompt": "same", "max_new_tokens": 7}
+    sync_result = sync_client.deployments.completions.create(
+        project_id=PROJECT, deployment_id=DEPLOYMENT, request_body=body
+    )
+
+    async def via_async() -> models.Completion:
+        async with AsyncEmissaryClient(
+            api_key=thread_emulator.api_key, server_url=thread_emulator.url
+        ) as client:
+            return await client.deployments.completions.create(
+                project_id=PROJECT, deployment_id=DEPLOYMENT, request_body=body
+            )
+
+    assert sync_result == asyncio.run(via_async())
+    assert sync_result.response is not None and len(sync_result.response.split()) == 7
+
+
+def test_sync_errors_are_the_same_typed_errors(sync_client: EmissaryClient) -> None:
+    with pytest.raises(APIErrorNotFound) as caught:
+        sync_client.deployments.completions.create(
+            project_id="missing", deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
+        )
+    assert caught.value.data.code == "project_not_found"
+
+
+def test_the_session_is_reused_across_calls(
+    thread_emulator: Emulator, sync_client: EmissaryClient
+) -> None:
+    for _ in range(5):
+        sync_client.deployments.completions.create(
+            project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
+        )
+    assert len({r.peer for r in thread_emulator.requests}) == 1
+
+
+def test_close_stops_the_loop_thread_and_later_calls_fail_clearly(
+    thread_emulator: Emulator,
+) -> None:
+    before = len(loop_threads())
+    client = EmissaryClient(api_key=thread_emulator.api_key, server_url=thread_emulator.url)
+    assert len(loop_threads()) == before  # nothing starts until the first call
+    client.deployments.completions.create(
+        project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
+    )
+    assert len(loop_threads()) == before + 1
+    session = client._async_client._transport._session
+    client.close()
+    client.close()
+    assert client.closed
+    assert session is not None and session.closed
+    assert len(loop_threads()) == before
+    with pytest.raises(ClientClosedError, match="closed"):
+        client.deployments.completions.create(
+            project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
+        )
+
+
+def test_with_block_closes(thread_emulator: Emulator) -> None:
+    with EmissaryClient(api_key=thread_emulator.api_key, server_url=thread_emulator.url) as c:
+        c.deployments.completions.create(
+            project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
+        )
+    assert c.closed
+
+
+def test_a_client_dropped_without_close_is_cleaned_up(thread_emulator: Emulator) -> None:
+    before = len(loop_threads())
+    client = EmissaryClient(api_key=thread_emulator.api_key, server_url=thread_emulator.url)
+    client.deployments.completions.create(
+        project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
+    )
+    session = client._async_client._transport._session
+    del client
+    gc.collect()
+    assert session is not None and session.closed
+    assert len(loop_threads()) == before
+
+
+def test_chained_construction_works(thread_emulator: Emulator) -> None:
+    result = EmissaryClient(
+        api_key=thread_emulator.api_key, server_url=thread_emulator.url
+    ).deployments.completions.create(
+        project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
+    )
+    assert result.response
+    gc.collect()
+
+
+def test_many_threads_share_one_client(
+    thread_emulator: Emulator, sync_client: EmissaryClient
+) -> None:
+    def work(i: int) -> str | None:
+        return sync_client.deployments.completions.create(
+            project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": f"t{i}"}
+        ).response
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(work, range(200)))
+    assert all(results)
+    assert len(set(results)) == 200
+    assert len(thread_emulator.requests) == 200
+    assert len(loop_threads()) == 1
+
+
+@pytest.mark.anyio
+async def test_works_when_the_calling_thread_runs_an_event_loop(
+    thread_emulator: Emulator, sync_client: EmissaryClient
+) -> None:
+    # As in a notebook cell or an async framework's handler: a loop is running right here.
+    asyncio.get_running_loop()
+    result = sync_client.deployments.completions.create(
+        project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
+    )
+    assert result.response
+
+
+def test_forked_child_makes_a_working_call() -> None:
+    proc = run_script(
+        """
+        import json, os
+        from emissary import EmissaryClient
+        from emissary.testing import Emulator
+
+        with Emulator() as emu:
+            client = EmissaryClient(api_key=emu.api_key, server_url=emu.url)
+            create = client.deployments.completions.create
+            args = dict(project_id="demo-project", deployment_id="demo-deployment",
+                        request_body={"prompt": "fork"})
+            parent = create(**args).response
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    text = create(**args).response
+                    client.close()
+                    os.write(write, json.dumps({"child": text}).encode())
+                finally:
+                    os._exit(0)
+            os.close(write)
+            child = json.loads(os.read(read, 65536))["child"]
+            os.waitpid(pid, 0)
+            again = create(**args).response  # the parent's client still works
+            client.close()
+            print(json.dumps({"parent": parent, "child": child, "again": again}))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["parent"] == out["child"] == out["again"]
+    assert out["parent"]
+
+
+def test_ctrl_c_interrupts_a_call_and_cancels_the_request() -> None:
+    proc = run_script(
+        """
+        import json, signal, threading, time
+        from emissary import EmissaryClient
+        from tests.faults import RawServer
+
+        server = RawServer(lambda conn: server.wait_for_peer_close(conn))
+        with server:
+            client = EmissaryClient(api_key="k", server_url=server.url, timeout_ms=60_000)
+            main = threading.main_thread().ident
+
+            def interrupt():
+                server.accepted.wait(10)
+                signal.pthread_kill(main, signal.SIGINT)
+
+            threading.Thread(target=interrupt, daemon=True).start()
+            start = time.monotonic()
+            outcome = "returned"
+            try:
+                client.deployments.completions.create(
+                    project_id="p", deployment_id="d", request_body={"prompt": "p"})
+            except KeyboardInterrupt:
+                outcome = "KeyboardInterrupt"
+            elapsed = time.monotonic() - start
+            closed = server.closed_by_peer.wait(5)
+            client.close()
+            print(json.dumps({"outcome": outcome, "elapsed": elapsed, "closed": closed,
+                              "connections": server.connections}))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["outcome"] == "KeyboardInterrupt"
+    assert out["elapsed"] < 10
+    assert out["closed"] is True  # the request's connection was closed, not left hanging
+    assert out["connections"] == 1  # and no further attempt was started
+    assert "Unclosed" not in proc.stderr
+
+
+def test_a_client_never_closed_is_quiet_at_exit() -> None:
+    proc = run_script(
+        """
+        from emissary import EmissaryClient
+        from emissary.testing import Emulator
+
+        emu = Emulator().__enter__()
+        client = EmissaryClient(api_key=emu.api_key, server_url=emu.url)
+        print(client.deployments.completions.create(
+            project_id="demo-project", deployment_id="demo-deployment",
+            request_body={"prompt": "bye"}).response)
+        emu.__exit__(None, None, None)
+        # no client.close(): interpreter exit must be quiet and prompt
+        """,
+        timeout=20,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip()
+    assert proc.stderr == ""
+
+
+def test_calling_from_the_clients_own_loop_thread_is_refused(sync_client: EmissaryClient) -> None:
+    async def nested() -> None:
+        sync_client.deployments.completions.create(
+            project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
+        )
+
+    with pytest.raises(RuntimeError, match="AsyncEmissaryClient"):
+        sync_client._runner.run(nested())
