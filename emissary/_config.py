@@ -53,9 +53,7 @@ class ApiKey:
         try:
             value = source()
         except Exception as exc:
-            raise ConfigurationError(
-                f"the api_key callable raised {type(exc).__name__}"
-            ) from None
+            raise ConfigurationError(f"the api_key callable raised {type(exc).__name__}") from None
         return check_api_key(value)
 
     def __repr__(self) -> str:
@@ -70,9 +68,7 @@ def check_api_key(value: object) -> str:
     if not isinstance(value, str):
         raise ConfigurationError(f"the API key must be a string, got {type(value).__name__}")
     if not value:
-        raise ConfigurationError(
-            f"the API key is empty: pass api_key=... or set {API_KEY_ENV}"
-        )
+        raise ConfigurationError(f"the API key is empty: pass api_key=... or set {API_KEY_ENV}")
     if any(ch in value for ch in "\r\n\x00") or not value.isprintable():
         # Never echo the key: it may be a real secret with a stray newline.
         raise ConfigurationError(
@@ -167,8 +163,10 @@ class ClientSettings:
         """Check the constructor arguments and fill in defaults and environment values."""
         retry = check_retry_config(retry_config, "retry_config") or DEFAULT_RETRY_CONFIG
         timeout_s = check_timeout_ms(timeout_ms)
-        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) or (
-            max_response_bytes < 1
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or (max_response_bytes < 1)
         ):
             raise ConfigurationError(
                 f"max_response_bytes must be a positive integer, got {max_response_bytes!r}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import threading
 import weakref
@@ -107,10 +108,9 @@ class LoopThread:
         except BaseException:
             if not outcome.done():  # interrupted while waiting (Ctrl-C): cancel the work
                 loop.call_soon_threadsafe(call.cancel)
-                try:  # let it unwind (and close its connection) before re-raising
+                # Let it unwind (and close its connection) before re-raising.
+                with contextlib.suppress(BaseException):
                     outcome.exception(timeout=CANCEL_GRACE_S)
-                except BaseException:
-                    pass
             raise
 
     def stop(self, final: Coroutine[Any, Any, Any] | None = None, timeout: float = 5.0) -> None:
@@ -127,10 +127,8 @@ class LoopThread:
                 self._closed = True
                 loop.create_task(final).add_done_callback(lambda _: stop_loop())
                 return
-            try:
+            with contextlib.suppress(Exception):  # best effort; the loop stops regardless
                 self.run(final)
-            except Exception:
-                pass  # closing is best effort; the loop is stopped regardless
         elif final is not None:
             final.close()
         with self._lock:

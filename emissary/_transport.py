@@ -113,8 +113,10 @@ class Transport:
         past that the connection is dropped and the result marked truncated.
         """
         session = self._session
-        if session is None or self._loop is not asyncio.get_running_loop() or (
-            self._pid != os.getpid()
+        if (
+            session is None
+            or self._loop is not asyncio.get_running_loop()
+            or (self._pid != os.getpid())
         ):
             session = await self._session_for_this_loop()
         try:

@@ -171,6 +171,7 @@ class ResponseValidationError(SDKError):
 
 
 def _rebuild(cls: type[Exception], args: tuple[Any, ...], state: dict[str, Any]) -> Exception:
-    error = cls(*args)
+    error = cls.__new__(cls, *args)
+    Exception.__init__(error, *args)
     error.__dict__.update(state)
     return error

@@ -48,7 +48,9 @@ __all__ = [
 
 _FINITE = sys.float_info.max
 
-Temperature = Annotated[float, msgspec.Meta(ge=0, le=_FINITE, description="sampling temperature, >= 0")]
+Temperature = Annotated[
+    float, msgspec.Meta(ge=0, le=_FINITE, description="sampling temperature, >= 0")
+]
 TopP = Annotated[float, msgspec.Meta(ge=0, le=1, description="nucleus cut-off, in [0, 1]")]
 TopK = Annotated[int, msgspec.Meta(ge=0, description="keep the k most likely tokens, >= 0")]
 MaxNewTokens = Annotated[int, msgspec.Meta(ge=1, description="upper bound on new tokens, >= 1")]

@@ -79,8 +79,7 @@ class RetryConfig:
             )
         if not isinstance(self.backoff, BackoffStrategy):
             raise ConfigurationError(
-                "RetryConfig.backoff must be a BackoffStrategy, "
-                f"got {type(self.backoff).__name__}"
+                f"RetryConfig.backoff must be a BackoffStrategy, got {type(self.backoff).__name__}"
             )
         if not isinstance(self.retry_connection_errors, bool):
             raise ConfigurationError(

@@ -3,8 +3,9 @@
 The async classes are the one source of every operation. For each ``AsyncX`` class this
 script writes a class ``X`` with the same public methods, signatures, return types and
 docstrings, whose bodies hand the async method's coroutine to the private loop
-(`emissary._loop.LoopThread`, owned by `emissary._sync.base.SyncClientBase`). Sub-resources (``completions: AsyncCompletions``) become
-attributes wrapping the async ones, and the client's ``__init__`` builds the async client.
+(`emissary._loop.LoopThread`, owned by `emissary._sync.base.SyncClientBase`).
+Sub-resources (``completions: AsyncCompletions``) become attributes wrapping the async
+ones, and the client's ``__init__`` builds the async client.
 
     python scripts/generate_sync.py          # rewrite the generated files
     python scripts/generate_sync.py --check  # exit 1 if they are stale (CI and tests)
@@ -57,9 +58,7 @@ def sync_text(text: str) -> str:
     for old, new in TEXT_REPLACEMENTS:
         text = text.replace(old, new)
     words = text.split("Async")
-    return words[0] + "".join(
-        (w if w[:1].isupper() else "Async" + w) for w in words[1:]
-    )
+    return words[0] + "".join((w if w[:1].isupper() else "Async" + w) for w in words[1:])
 
 
 class _SyncNames(ast.NodeTransformer):
@@ -113,7 +112,12 @@ def _param(arg: ast.arg, default: ast.expr | None) -> str:
 
 def def_lines(name: str, params: list[str], returns: str) -> list[str]:
     """A method header, one parameter per line."""
-    return ["    def " + name + "(", "        self,", *[f"        {p}," for p in params], f"    ) -> {returns}:"]
+    return [
+        "    def " + name + "(",
+        "        self,",
+        *[f"        {p}," for p in params],
+        f"    ) -> {returns}:",
+    ]
 
 
 def render_class(cls: ast.ClassDef, is_client: bool) -> tuple[list[str], set[str]]:
@@ -177,7 +181,7 @@ def render_class(cls: ast.ClassDef, is_client: bool) -> tuple[list[str], set[str
             lines += docstring_lines(ast.get_docstring(node), "        ")
             target = "self._async_client" if is_client else "self._inner"
             call = f"{target}.{node.name}("
-            lines.append(f"        return self._runner.run(")
+            lines.append("        return self._runner.run(")
             lines.append(f"            {call}")
             lines += [f"                {f}," for f in forward]
             lines += ["            )", "        )", ""]
@@ -185,7 +189,7 @@ def render_class(cls: ast.ClassDef, is_client: bool) -> tuple[list[str], set[str
         # Non-client classes take the async object and the runner instead of the client.
         start = lines.index("    def __init__(")
         end = lines.index("    ) -> None:", start)
-        lines[start:end + 1] = [
+        lines[start : end + 1] = [
             f"    def __init__(self, inner: {cls.name}, client: SyncClientBase) -> None:"
         ]
         used |= {cls.name}
@@ -219,7 +223,7 @@ def render(target: Target) -> str:
     used: set[str] = set()
     for cls in classes:
         lines, names = render_class(cls, target.is_client)
-        body += lines + ["", ""]
+        body += [*lines, "", ""]
         used |= names
     local = {sync_name(c.name) for c in classes}
     imports = _imports(tree, used, local, target.is_client, [c.name for c in classes])
@@ -259,7 +263,9 @@ def _imports(
                 continue
             module = item.module or ""
             sync_names = {sync_name(n) for n in names}
-            if item.level == 1 and sync_names <= {sync_name(n) for n in names if n.startswith("Async")}:
+            if item.level == 1 and sync_names <= {
+                sync_name(n) for n in names if n.startswith("Async")
+            }:
                 # an async sibling class: import its sync twin from the generated sibling
                 package.append(f"from .{module} import {', '.join(sorted(sync_names))}")
                 continue
@@ -303,8 +309,7 @@ def main() -> int:
                 target.output.write_text(text)
     if options.check and stale:
         print(
-            f"stale generated sync code: {', '.join(stale)}; "
-            "run: python scripts/generate_sync.py",
+            f"stale generated sync code: {', '.join(stale)}; run: python scripts/generate_sync.py",
             file=sys.stderr,
         )
         return 1

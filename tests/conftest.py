@@ -72,5 +72,7 @@ class FakeTime:
     def install(self, client: AsyncEmissaryClient | EmissaryClient) -> FakeTime:
         """Make `client`'s retries use this clock and sleep (and a seeded jitter)."""
         inner = client if isinstance(client, AsyncEmissaryClient) else client._async_client
-        inner._retry_runtime = RetryRuntime(sleep=self.sleep, clock=self.clock, rng=random.Random(7))
+        inner._retry_runtime = RetryRuntime(
+            sleep=self.sleep, clock=self.clock, rng=random.Random(7)
+        )
         return self

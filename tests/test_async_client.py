@@ -15,6 +15,7 @@ from emissary.errors import (
     APIErrorNotFound,
     APIErrorUnauthorized,
     ClientClosedError,
+    SDKError,
 )
 from emissary.testing import Emulator
 from emissary.utils import BackoffStrategy, RetryConfig
@@ -108,7 +109,9 @@ async def test_ids_cannot_change_the_path(
         )
     assert caught.value.data.code == "project_not_found"
     assert repr(project_id) in caught.value.data.error
-    assert emulator.requests[-1].raw_path == f"/v1/projects/{raw}/deployments/{DEPLOYMENT}/completions"
+    assert (
+        emulator.requests[-1].raw_path == f"/v1/projects/{raw}/deployments/{DEPLOYMENT}/completions"
+    )
 
 
 async def test_odd_ids_reach_a_deployment_that_has_them() -> None:
@@ -234,7 +237,9 @@ async def test_chained_construction_works(emulator: Emulator) -> None:
     create = AsyncEmissaryClient(
         api_key=emulator.api_key, server_url=emulator.url
     ).deployments.completions.create
-    result = await create(project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"})
+    result = await create(
+        project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
+    )
     assert result.response
     await create.__self__._client.close()
 
@@ -251,7 +256,9 @@ def test_an_async_client_survives_several_asyncio_runs() -> None:
 
         async def call() -> str | None:
             result = await client.deployments.completions.create(
-                project_id="demo-project", deployment_id="demo-deployment", request_body={"prompt": "p"}
+                project_id="demo-project",
+                deployment_id="demo-deployment",
+                request_body={"prompt": "p"},
             )
             return result.response
 
@@ -271,14 +278,14 @@ async def test_retry_config_none_sends_once_and_backoff_retries(emulator: Emulat
     async with FaultServer(json_handler(503, b"busy")) as server:
         async with AsyncEmissaryClient(api_key="k", server_url=server.url) as client:
             sleeps = FakeTime().install(client).sleeps
-            with pytest.raises(Exception) as caught:
+            with pytest.raises(SDKError) as caught:
                 await client.deployments.completions.create(
                     project_id="p",
                     deployment_id="d",
                     request_body={"prompt": "p"},
                     retries=RetryConfig("none", BackoffStrategy(1, 2, 2.0, 100), False),
                 )
-            assert getattr(caught.value, "status_code", None) == 503
+            assert caught.value.status_code == 503
             assert len(server.requests) == 1
 
             ok = 0

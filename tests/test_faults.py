@@ -31,7 +31,10 @@ NO_RETRY = RetryConfig.disabled()
 async def call(url: str, **options: object) -> object:
     async with AsyncEmissaryClient(api_key=SECRET, server_url=url, retry_config=NO_RETRY) as c:
         return await c.deployments.completions.create(
-            project_id="p", deployment_id="d", request_body={"prompt": "p"}, **options  # type: ignore[arg-type]
+            project_id="p",
+            deployment_id="d",
+            request_body={"prompt": "p"},
+            **options,  # type: ignore[arg-type]
         )
 
 
@@ -72,7 +75,9 @@ async def test_a_body_dripped_byte_by_byte_still_times_out() -> None:
     import time
 
     def drip(conn: socket.socket) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        )
         try:
             for _ in range(1000):
                 conn.sendall(b" ")
@@ -93,7 +98,9 @@ def _drop(conn: socket.socket) -> None:
 
 
 def _truncate(conn: socket.socket) -> None:
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\"")
+    conn.sendall(
+        b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"id"'
+    )
     conn.close()
 
 
@@ -102,7 +109,9 @@ def _garbage(conn: socket.socket) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize("behaviour", [_drop, _truncate, _garbage], ids=["drop", "truncate", "garbage"])
+@pytest.mark.parametrize(
+    "behaviour", [_drop, _truncate, _garbage], ids=["drop", "truncate", "garbage"]
+)
 async def test_broken_connections_are_connection_errors(behaviour: object) -> None:
     server = await serve_async(behaviour)  # type: ignore[arg-type]
     try:
@@ -138,7 +147,9 @@ async def test_a_2xx_that_is_not_a_completion_is_an_error_with_the_body(
 
 @pytest.mark.parametrize("status", [402, 409, 422, 429, 500, 502, 503, 504])
 async def test_undocumented_statuses_are_sdk_errors(status: int) -> None:
-    handler = json_handler(status, b'{"detail": "nope"}', {"Content-Type": "application/json", "X-Trace": "t"})
+    handler = json_handler(
+        status, b'{"detail": "nope"}', {"Content-Type": "application/json", "X-Trace": "t"}
+    )
     async with FaultServer(handler) as server:
         with pytest.raises(SDKError) as caught:
             await call(server.url)

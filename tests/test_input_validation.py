@@ -25,8 +25,18 @@ pytestmark = pytest.mark.anyio
 BAD_BODIES: list[tuple[Any, str, list[str], type[Exception]]] = [
     ({}, "request_body.prompt", ["required", "string"], ValueError),
     ({"prompt": 3}, "request_body.prompt", ["a string", "3"], TypeError),
-    ({"prompt": "p", "max_tokens": 5}, "request_body.max_tokens", ["did you mean 'max_new_tokens'"], ValueError),
-    ({"prompt": "p", "temprature": 0.5}, "request_body.temprature", ["did you mean 'temperature'"], ValueError),
+    (
+        {"prompt": "p", "max_tokens": 5},
+        "request_body.max_tokens",
+        ["did you mean 'max_new_tokens'"],
+        ValueError,
+    ),
+    (
+        {"prompt": "p", "temprature": 0.5},
+        "request_body.temprature",
+        ["did you mean 'temperature'"],
+        ValueError,
+    ),
     ({"prompt": "p", "zzz": 1}, "request_body.zzz", ["not a field", "Allowed fields"], ValueError),
     ({"prompt": "p", "temperature": -0.1}, "request_body.temperature", [">= 0"], ValueError),
     ({"prompt": "p", "temperature": math.nan}, "request_body.temperature", ["finite"], ValueError),
@@ -35,16 +45,46 @@ BAD_BODIES: list[tuple[Any, str, list[str], type[Exception]]] = [
     ({"prompt": "p", "top_p": 1.5}, "request_body.top_p", ["between 0 and 1"], ValueError),
     ({"prompt": "p", "top_k": -1}, "request_body.top_k", ["integer >= 0"], ValueError),
     ({"prompt": "p", "top_k": True}, "request_body.top_k", ["integer", "bool"], TypeError),
-    ({"prompt": "p", "max_new_tokens": 0}, "request_body.max_new_tokens", ["integer >= 1"], ValueError),
-    ({"prompt": "p", "max_new_tokens": 5.0}, "request_body.max_new_tokens", ["integer", "float"], TypeError),
-    ({"prompt": "p", "no_repeat_ngram_size": -2}, "request_body.no_repeat_ngram_size", [">= 0"], ValueError),
+    (
+        {"prompt": "p", "max_new_tokens": 0},
+        "request_body.max_new_tokens",
+        ["integer >= 1"],
+        ValueError,
+    ),
+    (
+        {"prompt": "p", "max_new_tokens": 5.0},
+        "request_body.max_new_tokens",
+        ["integer", "float"],
+        TypeError,
+    ),
+    (
+        {"prompt": "p", "no_repeat_ngram_size": -2},
+        "request_body.no_repeat_ngram_size",
+        [">= 0"],
+        ValueError,
+    ),
     ({"prompt": "p", "do_sample": "yes"}, "request_body.do_sample", ["true or false"], TypeError),
     ({"prompt": "p", "do_sample": 1}, "request_body.do_sample", ["true or false"], TypeError),
     ("just a prompt", "request_body", ["dict"], TypeError),
     (None, "request_body", ["dict"], TypeError),
-    (models.GetCompletionsFromDeploymentRequestBody(prompt="p", top_p=2.0), "request_body.top_p", ["between 0 and 1"], ValueError),
-    (models.GetCompletionsFromDeploymentRequestBody(prompt="p", temperature=math.nan), "request_body.temperature", ["finite"], ValueError),
-    (models.GetCompletionsFromDeploymentRequestBody(prompt=7), "request_body.prompt", ["a string"], TypeError),  # type: ignore[arg-type]
+    (
+        models.GetCompletionsFromDeploymentRequestBody(prompt="p", top_p=2.0),
+        "request_body.top_p",
+        ["between 0 and 1"],
+        ValueError,
+    ),
+    (
+        models.GetCompletionsFromDeploymentRequestBody(prompt="p", temperature=math.nan),
+        "request_body.temperature",
+        ["finite"],
+        ValueError,
+    ),
+    (
+        models.GetCompletionsFromDeploymentRequestBody(prompt=7),
+        "request_body.prompt",
+        ["a string"],
+        TypeError,
+    ),  # type: ignore[arg-type]
 ]
 
 
@@ -117,7 +157,9 @@ async def test_bad_call_options_are_refused_before_io(
 def test_a_request_body_of_the_wrong_type_is_a_type_error() -> None:
     with pytest.raises(RequestTypeError):
         EmissaryClient(api_key="k", server_url="http://127.0.0.1:1").deployments.completions.create(
-            project_id="p", deployment_id="d", request_body=["prompt"]  # type: ignore[arg-type]
+            project_id="p",
+            deployment_id="d",
+            request_body=["prompt"],  # type: ignore[arg-type]
         )
 
 

@@ -58,7 +58,9 @@ def test_request_headers() -> None:
 
 def test_success_is_decoded_and_unknown_fields_ignored() -> None:
     body = b'{"id": "c1", "response": "hi", "usage": {"tokens": 3}}'
-    assert parse_completion_response(200, {}, body, URL) == models.Completion(id="c1", response="hi")
+    assert parse_completion_response(200, {}, body, URL) == models.Completion(
+        id="c1", response="hi"
+    )
 
 
 def test_success_fields_may_be_absent() -> None:
@@ -67,7 +69,15 @@ def test_success_fields_may_be_absent() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"not json", b"[1, 2]", b'{"id": 5}', b'"text"', b"null", b"[" * 100_000 + b"]" * 100_000],
+    [
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b'{"id": 5}',
+        b'"text"',
+        b"null",
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
 )
 def test_a_2xx_body_that_is_not_a_completion_raises_with_the_body(body: bytes) -> None:
     with pytest.raises(ResponseValidationError) as caught:
@@ -82,9 +92,24 @@ def test_a_2xx_body_that_is_not_a_completion_raises_with_the_body(body: bytes) -
 @pytest.mark.parametrize(
     ("status", "body", "kind", "data"),
     [
-        (400, b'{"status": 400, "error": "bad"}', APIErrorInvalidInput, models.APIErrorInvalidInputData(status=400, error="bad")),
-        (401, b'{"status": 401, "error": "no"}', APIErrorUnauthorized, models.APIErrorUnauthorizedData(status=401, error="no")),
-        (404, b'{"status": 404, "error": "nf", "code": "x", "more": 1}', APIErrorNotFound, models.APIErrorNotFoundData(status=404, error="nf", code="x")),
+        (
+            400,
+            b'{"status": 400, "error": "bad"}',
+            APIErrorInvalidInput,
+            models.APIErrorInvalidInputData(status=400, error="bad"),
+        ),
+        (
+            401,
+            b'{"status": 401, "error": "no"}',
+            APIErrorUnauthorized,
+            models.APIErrorUnauthorizedData(status=401, error="no"),
+        ),
+        (
+            404,
+            b'{"status": 404, "error": "nf", "code": "x", "more": 1}',
+            APIErrorNotFound,
+            models.APIErrorNotFoundData(status=404, error="nf", code="x"),
+        ),
     ],
 )
 def test_documented_errors_carry_data(status: int, body: bytes, kind: type, data: object) -> None:
@@ -101,7 +126,15 @@ def test_documented_errors_carry_data(status: int, body: bytes, kind: type, data
 
 @pytest.mark.parametrize(
     ("status", "body"),
-    [(400, b"<html>bad</html>"), (404, b'{"status": 404, "error": "nf"}'), (401, b""), (500, b"oops"), (503, b"{}"), (307, b""), (418, b"teapot")],
+    [
+        (400, b"<html>bad</html>"),
+        (404, b'{"status": 404, "error": "nf"}'),
+        (401, b""),
+        (500, b"oops"),
+        (503, b"{}"),
+        (307, b""),
+        (418, b"teapot"),
+    ],
 )
 def test_other_errors_are_plain_sdk_errors(status: int, body: bytes) -> None:
     with pytest.raises(SDKError) as caught:

@@ -13,7 +13,10 @@ from .._config import check_retry_config, check_timeout_ms, parse_server_url
 from .._protocol import completion_path, parse_completion_response, request_headers
 from .._retry import call_with_retries
 from .._validation import check_id, encode_request_body
-from ..models import GetCompletionsFromDeploymentRequestBody, GetCompletionsFromDeploymentResponseBody
+from ..models import (
+    GetCompletionsFromDeploymentRequestBody,
+    GetCompletionsFromDeploymentResponseBody,
+)
 from ..utils import RetryConfig
 
 if TYPE_CHECKING:

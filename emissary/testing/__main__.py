@@ -16,7 +16,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m emissary.testing",
         description="Serve a local emulator of the Emissary completions API.",
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)")
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)"
+    )
     parser.add_argument(
         "--port", type=int, default=8000, help="port to bind, 0 for any free one (default 8000)"
     )
@@ -45,7 +47,9 @@ async def serve(options: argparse.Namespace) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with emulator:
-        deployments = ", ".join(f"{p}/{d}" for p, ds in emulator.projects.items() for d in sorted(ds))
+        deployments = ", ".join(
+            f"{p}/{d}" for p, ds in emulator.projects.items() for d in sorted(ds)
+        )
         print(
             f"Emissary emulator on {emulator.url} (api key {emulator.api_key!r}; "
             f"deployments: {deployments})",

@@ -42,9 +42,7 @@ def _parse_deployments(deployments: Iterable[str | tuple[str, str]]) -> dict[str
         if isinstance(item, str):
             project, sep, deployment = item.partition("/")
             if not sep or not project or not deployment:
-                raise ValueError(
-                    f"a deployment is given as 'PROJECT/DEPLOYMENT', got {item!r}"
-                )
+                raise ValueError(f"a deployment is given as 'PROJECT/DEPLOYMENT', got {item!r}")
         else:
             project, deployment = item
         projects.setdefault(project, set()).add(deployment)
