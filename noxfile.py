@@ -1,0 +1,59 @@
+"""Developer tasks: ``nox`` runs them all; ``nox -s tests-3.12`` one of them.
+
+Sessions: tests on Python 3.10-3.13, lint (ruff), typecheck (mypy --strict), generated
+(the sync facade is fresh), examples.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+nox.options.sessions = ["tests", "lint", "typecheck", "generated", "examples"]
+nox.options.reuse_existing_virtualenvs = True
+
+# pyenv installs each version under $PYENV_ROOT/versions/X.Y.Z/bin without putting it on
+# PATH; add them so nox finds python3.10 ... python3.13.
+_pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+for _bin in sorted(glob.glob(os.path.join(_pyenv, "versions", "3.*", "bin"))):
+    if _bin not in os.environ.get("PATH", ""):
+        os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + _bin
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The whole test suite on one Python version."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package, the scripts and the examples."""
+    session.install("-e", ".", "mypy>=1.11")
+    session.run("mypy", "--strict", "emissary", "scripts", "examples")
+
+
+@nox.session(python="3.11")
+def generated(session: nox.Session) -> None:
+    """Fail when emissary/_sync is stale (fix: python scripts/generate_sync.py)."""
+    session.run("python", "scripts/generate_sync.py", "--check")
+
+
+@nox.session(python="3.11")
+def examples(session: nox.Session) -> None:
+    """Run every example against the bundled emulator."""
+    session.install("-e", ".")
+    session.run("python", "examples/quickstart.py")
+    session.run("python", "examples/async_service.py")

@@ -1,0 +1,34 @@
+"""The examples run as shipped (against the bundled emulator)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        (["examples/quickstart.py"], "completion cmpl-"),
+        (["examples/async_service.py", "--requests", "100"], "100/100 completions"),
+    ],
+)
+def test_example_runs(script: list[str], expected: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMISSARY_")}
+    proc = subprocess.run(
+        [sys.executable, "-X", "dev", *script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert expected in proc.stdout
+    assert proc.stderr == ""
