@@ -7,6 +7,9 @@ Pure functions, tested without a network.
 
 from __future__ import annotations
 
+import email.utils
+import math
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -31,6 +34,10 @@ from .models import (
 )
 
 METHOD = "POST"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+"""A fresh UUID per logical call, the same on each of its attempts."""
+ATTEMPT_HEADER = "X-Emissary-Attempt"
+"""The attempt's number within its call: 1, 2, ..."""
 STATIC_HEADERS: Mapping[str, str] = {
     "Content-Type": "application/json",
     "Accept": "application/json",
@@ -116,3 +123,31 @@ def _text(body: bytes) -> str:
 
 def _raw(status: int, headers: Mapping[str, str], body: bytes, url: str) -> RawResponse:
     return RawResponse(status, CIMultiDict(headers), body, url)
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """The wait a response asks for, in seconds: ``retry-after-ms``, else ``Retry-After``
+    (delta-seconds or an HTTP date, `now` being the wall-clock time). Garbage gives None.
+    """
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            ms = float(value)
+        except ValueError:
+            ms = math.nan
+        if math.isfinite(ms) and ms >= 0:
+            return ms / 1000.0
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    wall = time.time() if now is None else now
+    return max(0.0, when.timestamp() - wall)

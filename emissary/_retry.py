@@ -1,18 +1,19 @@
 """The retry policy: which outcomes are retried and how long to wait between attempts.
 
-Waits come from `backoff`'s exponential generator with full jitter (`backoff.expo`,
-`backoff.full_jitter`); the loop itself is ours so that the clock and the sleep can be
-injected, the whole-call budget is checked before every sleep, and a server's
-``Retry-After`` is a floor that jitter never shortens.
+Waits come from `backoff`'s exponential generator (`backoff.expo`) with full jitter drawn
+here; the loop itself is ours so that the clock and the sleep can be injected, the whole-call
+budget is checked before every sleep, and a server's ``Retry-After`` is a floor that jitter
+never shortens.
 
-Retried: 408, 429, 500, 502, 503, 504 and, with ``retry_connection_errors``, connection
-failures and timeouts. Never retried: other statuses, bad 2XX bodies, bad input.
+Retried: 408, 429, 500, 502, 503, 504 and, with ``retry_connection_errors``, refused, reset
+and dropped connections, truncated bodies and timeouts. Never retried: other statuses, bad
+2XX bodies, bad input, TLS failures. A client-wide `TokenBucket` (see `utils.RetryBudget`)
+stops retries when too many attempts fail.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import math
 import random
@@ -22,23 +23,50 @@ from typing import TypeVar
 
 import backoff
 
-from .errors import APIConnectionError, SDKError
-from .utils import RetryConfig
+from ._protocol import retry_after_seconds
+from .errors import APIConnectionError, APITimeoutError, APITLSError, SDKError
+from .utils import RetryBudget, RetryConfig
 
 logger = logging.getLogger("emissary")
 T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 3600.0
-"""A ``Retry-After`` longer than this is treated as "do not retry"."""
+"""A ``Retry-After`` longer than this (an hour) is taken as "do not retry"."""
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+Attempt = Callable[[float, int], Awaitable[T]]
+"""One attempt: called with its timeout in seconds and its number (1, 2, ...)."""
+
+
+class TokenBucket:
+    """The state of a client's `RetryBudget` (one event loop touches it: no lock needed)."""
+
+    __slots__ = ("budget", "tokens")
+
+    def __init__(self, budget: RetryBudget) -> None:
+        self.budget = budget
+        self.tokens = budget.capacity
+
+    def withdraw(self, error: Exception) -> bool:
+        """Pay for a retry after `error`; False (and nothing paid) when the bucket can't."""
+        budget = self.budget
+        cost = budget.timeout_cost if isinstance(error, APITimeoutError) else budget.retry_cost
+        if cost > self.tokens:
+            return False
+        self.tokens -= cost
+        return True
+
+    def deposit(self) -> None:
+        """A successful attempt: refill a little."""
+        tokens = self.tokens + self.budget.success_refund
+        self.tokens = tokens if tokens < self.budget.capacity else self.budget.capacity
 
 
 class RetryRuntime:
-    """The clock, sleep and randomness the retry loop uses (injectable in tests)."""
+    """The clock, sleep, randomness and retry budget the retry loop uses (injectable)."""
 
-    __slots__ = ("clock", "random", "sleep")
+    __slots__ = ("bucket", "clock", "random", "sleep")
 
     def __init__(
         self,
@@ -46,51 +74,27 @@ class RetryRuntime:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
+        budget: RetryBudget | None = None,
     ) -> None:
         self.sleep = sleep
         self.clock = clock
         self.random = rng or random.Random()
+        self.bucket = TokenBucket(budget or RetryBudget())
 
 
 def is_retryable(error: Exception, config: RetryConfig) -> bool:
     """True when `error` is worth another attempt under `config`."""
     if isinstance(error, SDKError):
         return error.raw_response is not None and error.status_code in RETRYABLE_STATUSES
+    if isinstance(error, APITLSError):
+        return False
     if isinstance(error, APIConnectionError):
         return config.retry_connection_errors
     return False
 
 
-def retry_after_s(error: Exception, now: float | None = None) -> float | None:
-    """The server's requested wait in seconds (``retry-after-ms`` or ``Retry-After``), if any."""
-    if not isinstance(error, SDKError):
-        return None
-    headers = error.headers
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            ms = float(value)
-        except ValueError:
-            ms = math.nan
-        if math.isfinite(ms) and ms >= 0:
-            return ms / 1000.0
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None or when.tzinfo is None:
-        return None
-    wall = time.time() if now is None else now
-    return max(0.0, when.timestamp() - wall)
-
-
 def _waits(config: RetryConfig, rng: random.Random) -> Iterator[float]:
+    """Full-jitter waits in seconds: uniform in [0, min(max, initial * exponent ** n)]."""
     strategy = config.backoff
     bounds = backoff.expo(
         base=strategy.exponent,
@@ -103,45 +107,51 @@ def _waits(config: RetryConfig, rng: random.Random) -> Iterator[float]:
 
 
 async def call_with_retries(
-    attempt: Callable[[float], Awaitable[T]],
-    config: RetryConfig,
-    timeout_s: float,
-    runtime: RetryRuntime,
+    attempt: Attempt[T], config: RetryConfig, timeout_s: float, runtime: RetryRuntime
 ) -> T:
-    """Run `attempt(timeout_s)` until it returns, a non-retryable error, or the budget ends.
+    """Run `attempt` until it returns, fails for good, or the call's budget runs out.
 
-    Each attempt's timeout is cut to what is left of ``max_elapsed_time`` so no attempt runs
-    past it; a wait that would end past it is not slept: the last error is raised at once.
+    Each attempt's timeout is cut to what is left of ``max_elapsed_time``, so no attempt
+    runs past it; a wait that would end past it (a long ``Retry-After`` included) is not
+    slept: the last error is raised at once.
     """
+    bucket = runtime.bucket
     if not config.enabled:
-        return await attempt(timeout_s)
+        result = await attempt(timeout_s, 1)
+        bucket.deposit()
+        return result
     clock = runtime.clock
     deadline = clock() + config.backoff.max_elapsed_time / 1000.0
     waits = _waits(config, runtime.random)
-    attempt_number = 1
+    number = 1
     while True:
-        remaining = deadline - clock()
         try:
-            return await attempt(min(timeout_s, remaining))
+            result = await attempt(min(timeout_s, deadline - clock()), number)
         except (SDKError, APIConnectionError) as error:
             if not is_retryable(error, config):
                 raise
             wait = next(waits)
-            floor = retry_after_s(error)
+            floor = retry_after_seconds(error.headers) if isinstance(error, SDKError) else None
             if floor is not None:
-                if floor > MAX_RETRY_AFTER_S:
+                if not floor <= MAX_RETRY_AFTER_S:
                     raise
                 wait = max(wait, floor)
-            if clock() + wait >= deadline:
+            if clock() + wait >= deadline or not math.isfinite(wait):
+                raise
+            if not bucket.withdraw(error):
+                logger.info("emissary: retry budget exhausted; not retrying %s", _describe(error))
                 raise
             logger.info(
                 "emissary: attempt %d failed (%s); retrying in %.3f s",
-                attempt_number,
+                number,
                 _describe(error),
                 wait,
             )
             await runtime.sleep(wait)
-            attempt_number += 1
+            number += 1
+        else:
+            bucket.deposit()
+            return result
 
 
 def _describe(error: Exception) -> str:

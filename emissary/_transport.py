@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -20,7 +21,13 @@ from typing import NamedTuple
 import aiohttp
 import yarl
 
-from .errors import APIConnectionError, APITimeoutError, ClientClosedError, ConfigurationError
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    APITLSError,
+    ClientClosedError,
+    ConfigurationError,
+)
 
 logger = logging.getLogger("emissary")
 
@@ -67,7 +74,13 @@ class Transport:
         if session is not None:
             await self._discard(session)
         self._session = session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300),
+            connector=aiohttp.TCPConnector(
+                limit=self._max_connections,
+                ttl_dns_cache=300,
+                # aiohttp rounds timeouts over 5 s up to whole seconds; keep them exact so
+                # an attempt never outlives the call's budget.
+                timeout_ceil_threshold=math.inf,
+            ),
             cookie_jar=aiohttp.DummyCookieJar(),
             raise_for_status=False,
             auto_decompress=True,
@@ -142,6 +155,10 @@ class Transport:
             ) from exc
         except aiohttp.InvalidURL as exc:
             raise ConfigurationError(f"invalid request URL {_safe(url)}") from exc
+        except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
+            raise APITLSError(
+                f"POST {_safe(url)}: TLS failed ({type(exc).__name__}); not retried"
+            ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise APIConnectionError(
                 f"could not connect to {exc.host}:{exc.port} ({type(exc).__name__}: {exc.strerror})"

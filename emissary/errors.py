@@ -6,7 +6,8 @@
     │   └── RequestTypeError (TypeError)     ... of the wrong type
     ├── ClientClosedError (RuntimeError)     the client was closed
     ├── APIConnectionError                   the request did not get a response
-    │   └── APITimeoutError                  ... in time
+    │   ├── APITimeoutError                  ... in time
+    │   └── APITLSError                      ... because TLS failed (never retried)
     └── SDKError                             the server answered with a non-success response
         ├── APIErrorInvalidInput             400, with .data (status, error)
         ├── APIErrorUnauthorized             401, with .data (status, error)
@@ -39,6 +40,7 @@ __all__ = [
     "APIErrorInvalidInput",
     "APIErrorNotFound",
     "APIErrorUnauthorized",
+    "APITLSError",
     "APITimeoutError",
     "ClientClosedError",
     "ConfigurationError",
@@ -88,6 +90,10 @@ class APITimeoutError(APIConnectionError):
     """The request did not complete within its time limit (``timeout_ms``)."""
 
 
+class APITLSError(APIConnectionError):
+    """The TLS handshake or certificate check failed; retrying would not help."""
+
+
 class SDKError(EmissaryError):
     """The server answered with a status or body the API does not document as success.
 
@@ -97,6 +103,8 @@ class SDKError(EmissaryError):
         body: the response body as text (at most 1 MiB of it is read).
         headers: the response headers (case-insensitive mapping).
         raw_response: a `models.RawResponse` with the status, headers, body bytes and URL.
+        retry_after: the wait in seconds the server asked for (``Retry-After`` or
+            ``retry-after-ms``), or None.
     """
 
     def __init__(
@@ -118,6 +126,13 @@ class SDKError(EmissaryError):
         if self.raw_response is None:
             return {}
         return self.raw_response.headers
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the server asked the client to wait before retrying, if it said so."""
+        from ._protocol import retry_after_seconds
+
+        return retry_after_seconds(self.headers)
 
     def __str__(self) -> str:
         text = f"{self.message}: Status {self.status_code}"

@@ -13,7 +13,7 @@ from typing import Literal
 
 from .errors import ConfigurationError
 
-__all__ = ["DEFAULT_RETRY_CONFIG", "BackoffStrategy", "RetryConfig"]
+__all__ = ["DEFAULT_RETRY_CONFIG", "BackoffStrategy", "RetryBudget", "RetryConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +96,35 @@ class RetryConfig:
     def disabled(cls) -> RetryConfig:
         """A config that never retries."""
         return cls("none", DEFAULT_RETRY_CONFIG.backoff, False)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBudget:
+    """A client-wide cap on retries (a token bucket, as AWS's retry quota and gRPC's retry
+    throttling), so that in an outage retries add a little traffic instead of multiplying it.
+
+    The bucket starts full at `capacity` tokens. A retry spends `retry_cost` tokens
+    (`timeout_cost` after a timeout) and is not made when the bucket cannot pay; every
+    successful attempt puts back `success_refund`. With the defaults (100, 5, 10, 1), a total
+    outage stops retrying after at most 20 retries, whatever the number of calls, and a
+    healthy stream of successes refills the bucket within 100 calls.
+    """
+
+    capacity: float = 100.0
+    retry_cost: float = 5.0
+    timeout_cost: float = 10.0
+    success_refund: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("capacity", "retry_cost", "timeout_cost", "success_refund"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ConfigurationError(f"RetryBudget.{name} must be a number >= 0, got {value!r}")
+
+    @classmethod
+    def unlimited(cls) -> RetryBudget:
+        """A budget that never refuses a retry (each call's own limits still apply)."""
+        return cls(capacity=math.inf, retry_cost=0.0, timeout_cost=0.0, success_refund=0.0)
 
 
 DEFAULT_RETRY_CONFIG = RetryConfig(

@@ -7,7 +7,8 @@ from types import TracebackType
 from .._config import ApiKeySource, ClientSettings
 from .._retry import RetryRuntime
 from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Transport
-from ..utils import RetryConfig
+from ..errors import ConfigurationError
+from ..utils import RetryBudget, RetryConfig
 from .resources import AsyncDeployments
 
 
@@ -22,6 +23,8 @@ class AsyncEmissaryClient:
         timeout_ms: the limit for each attempt, connect to last body byte (default 60 s).
         max_connections: the size of the keep-alive connection pool (default 100).
         max_response_bytes: the largest success body accepted (default 16 MiB).
+        retry_budget: the client-wide cap on retries (default `utils.RetryBudget()`: at most
+            20 retries in a total outage, refilled by successes).
 
     The HTTP session is created on first use, on the event loop that uses it.
     """
@@ -38,6 +41,7 @@ class AsyncEmissaryClient:
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        retry_budget: RetryBudget | None = None,
     ) -> None:
         self._settings = ClientSettings.resolve(
             api_key=api_key,
@@ -47,7 +51,12 @@ class AsyncEmissaryClient:
             max_response_bytes=max_response_bytes,
         )
         self._transport = Transport(max_connections=max_connections)
-        self._retry_runtime = RetryRuntime()
+        if retry_budget is not None and not isinstance(retry_budget, RetryBudget):
+            raise ConfigurationError(
+                "retry_budget must be an emissary.utils.RetryBudget or None, "
+                f"got {type(retry_budget).__name__}"
+            )
+        self._retry_runtime = RetryRuntime(budget=retry_budget)
         self.deployments = AsyncDeployments(self)
 
     @property

@@ -6,11 +6,18 @@ generated from it by ``scripts/generate_sync.py``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._config import check_retry_config, check_timeout_ms, parse_server_url
-from .._protocol import completion_path, parse_completion_response, request_headers
+from .._protocol import (
+    ATTEMPT_HEADER,
+    IDEMPOTENCY_HEADER,
+    completion_path,
+    parse_completion_response,
+    request_headers,
+)
 from .._retry import call_with_retries
 from .._validation import check_id, encode_request_body
 from ..models import (
@@ -50,6 +57,10 @@ class AsyncCompletions:
             server_url: the base URL for this call, overriding the client's.
             timeout_ms: the limit for each attempt of this call, in milliseconds.
 
+        Every attempt of the call carries the same ``Idempotency-Key`` header (a fresh UUID
+        per call) and an ``X-Emissary-Attempt`` header (1, 2, ...). Retries follow the
+        client's (or this call's) `RetryConfig`; see `emissary.utils`.
+
         Returns:
             The completion, with ``.id`` and ``.response``.
 
@@ -68,12 +79,17 @@ class AsyncCompletions:
         base = settings.server_url if server_url is None else parse_server_url(server_url)
         url = base + path
         headers = request_headers(settings.api_key.get())
+        # One key for the logical call, the same on every attempt: servers de-duplicate.
+        headers[IDEMPOTENCY_HEADER] = str(uuid.uuid4())
         config = check_retry_config(retries, "retries") or settings.retry_config
         timeout_s = check_timeout_ms(timeout_ms) or settings.timeout_s
         send = client._transport.send
         max_bytes = settings.max_response_bytes
 
-        async def attempt(attempt_timeout_s: float) -> GetCompletionsFromDeploymentResponseBody:
+        async def attempt(
+            attempt_timeout_s: float, number: int
+        ) -> GetCompletionsFromDeploymentResponseBody:
+            headers[ATTEMPT_HEADER] = str(number)
             result = await send(
                 url, headers, body, timeout_s=attempt_timeout_s, max_response_bytes=max_bytes
             )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from .._async.client import AsyncEmissaryClient
 from .._config import ApiKeySource
 from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES
-from ..utils import RetryConfig
+from ..utils import RetryBudget, RetryConfig
 from .base import SyncClientBase
 from .resources import Deployments
 
@@ -24,6 +24,8 @@ class EmissaryClient(SyncClientBase):
         timeout_ms: the limit for each attempt, connect to last body byte (default 60 s).
         max_connections: the size of the keep-alive connection pool (default 100).
         max_response_bytes: the largest success body accepted (default 16 MiB).
+        retry_budget: the client-wide cap on retries (default `utils.RetryBudget()`: at most
+            20 retries in a total outage, refilled by successes).
 
     The HTTP session is created on first use, on the event loop that uses it.
     """
@@ -40,6 +42,7 @@ class EmissaryClient(SyncClientBase):
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        retry_budget: RetryBudget | None = None,
     ) -> None:
         super().__init__(
             AsyncEmissaryClient(
@@ -49,6 +52,7 @@ class EmissaryClient(SyncClientBase):
                 timeout_ms,
                 max_connections=max_connections,
                 max_response_bytes=max_response_bytes,
+                retry_budget=retry_budget,
             )
         )
         self.deployments = Deployments(self._async_client.deployments, self)

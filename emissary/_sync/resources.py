@@ -46,6 +46,10 @@ class Completions:
             server_url: the base URL for this call, overriding the client's.
             timeout_ms: the limit for each attempt of this call, in milliseconds.
 
+        Every attempt of the call carries the same ``Idempotency-Key`` header (a fresh UUID
+        per call) and an ``X-Emissary-Attempt`` header (1, 2, ...). Retries follow the
+        client's (or this call's) `RetryConfig`; see `emissary.utils`.
+
         Returns:
             The completion, with ``.id`` and ``.response``.
 
