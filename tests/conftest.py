@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from emissary import AsyncEmissaryClient, EmissaryClient
-from emissary._retry import RetryRuntime
 from emissary.testing import Emulator
 
 PROJECT = "demo-project"
@@ -72,7 +71,6 @@ class FakeTime:
     def install(self, client: AsyncEmissaryClient | EmissaryClient) -> FakeTime:
         """Make `client`'s retries use this clock and sleep (and a seeded jitter)."""
         inner = client if isinstance(client, AsyncEmissaryClient) else client._async_client
-        inner._retry_runtime = RetryRuntime(
-            sleep=self.sleep, clock=self.clock, rng=random.Random(7)
-        )
+        runtime = inner._retry_runtime  # keeps the client's retry budget
+        runtime.sleep, runtime.clock, runtime.random = self.sleep, self.clock, random.Random(7)
         return self

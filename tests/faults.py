@@ -78,8 +78,9 @@ class RawServer:
     when the client closes a connection it is still holding.
     """
 
-    def __init__(self, behaviour: Behaviour) -> None:
+    def __init__(self, behaviour: Behaviour, *, read_first: bool = True) -> None:
         self.behaviour = behaviour
+        self.read_first = read_first
         self.accepted = threading.Event()
         self.closed_by_peer = threading.Event()
         self.connections = 0
@@ -108,7 +109,8 @@ class RawServer:
 
     def _run(self, conn: socket.socket) -> None:
         try:
-            read_request(conn)
+            if self.read_first:
+                read_request(conn)
             self.accepted.set()
             self.behaviour(conn)
         except OSError:
@@ -158,9 +160,9 @@ def read_request(conn: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-async def serve_async(behaviour: Behaviour) -> RawServer:
+async def serve_async(behaviour: Behaviour, *, read_first: bool = True) -> RawServer:
     """A started RawServer (for async tests, which stop it with `stop_async`)."""
-    server = RawServer(behaviour)
+    server = RawServer(behaviour, read_first=read_first)
     server.__enter__()
     return server
 

@@ -10,10 +10,14 @@
             request_body={"prompt": "Hi", "max_new_tokens": 5},
         )
 
+Inject faults into the next requests with ``emu.faults`` (`FaultPlan`): ``fail``, ``drop``,
+``truncate``, ``delay``, ``hang``, ``drip``; check what arrived in ``emu.requests``.
+
 In async tests use ``async with Emulator() as emu:``, which serves on the running loop.
 From a shell: ``python -m emissary.testing --port 8000`` (see ``--help``).
 """
 
+from ._faults import Fault, FaultPlan
 from ._generator import DEFAULT_MAX_NEW_TOKENS, MAX_NEW_TOKENS_LIMIT, generate_completion
 from ._server import DEFAULT_API_KEY, DEFAULT_DEPLOYMENTS, Emulator, RecordedRequest
 
@@ -23,6 +27,8 @@ __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
     "MAX_NEW_TOKENS_LIMIT",
     "Emulator",
+    "Fault",
+    "FaultPlan",
     "RecordedRequest",
     "generate_completion",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
@@ -15,6 +15,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from ..models import GetCompletionsFromDeploymentRequestBody as RequestBody
+from ._faults import Fault, FaultPlan
 from ._generator import MAX_NEW_TOKENS_LIMIT, generate_completion
 
 DEFAULT_API_KEY = "emissary-test-key"
@@ -34,6 +35,8 @@ class RecordedRequest(msgspec.Struct, frozen=True):
     body: bytes
     peer: str
     """The client's address as ``host:port``: one value per connection (keep-alive shows)."""
+    fault: str | None = None
+    """The injected fault this request met (see `FaultPlan`), if any."""
 
 
 def _parse_deployments(deployments: Iterable[str | tuple[str, str]]) -> dict[str, set[str]]:
@@ -57,7 +60,7 @@ class Emulator:
     It answers 401 to a wrong or missing ``X-API-Key``, 404 (with a ``code``) to an unknown
     project, deployment or route, 400 to an invalid body, and otherwise 200 with a
     deterministic toy completion of exactly ``max_new_tokens`` words (16 when unset).
-    Every request is kept in `requests`.
+    Every request is kept in `requests`; `faults` injects failures into the next ones.
     """
 
     def __init__(
@@ -73,6 +76,8 @@ class Emulator:
         self.port = port
         self.projects = _parse_deployments(deployments)
         self.requests: list[RecordedRequest] = []
+        self.faults = FaultPlan()
+        """Faults to inject into the next requests: ``emu.faults.fail(2, status=503)``."""
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -90,7 +95,13 @@ class Emulator:
 
     async def start(self) -> None:
         """Start serving on the running event loop."""
-        runner = web.AppRunner(self.application(), access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            self.application(),
+            access_log=None,
+            handle_signals=False,
+            handler_cancellation=True,  # a hung handler ends when its client leaves
+            shutdown_timeout=1.0,
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         await site.start()
@@ -159,13 +170,25 @@ class Emulator:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        fault = self.faults.next()
         peername = request.transport.get_extra_info("peername") if request.transport else None
         peer = f"{peername[0]}:{peername[1]}" if peername else "?"
         self.requests.append(
             RecordedRequest(
-                request.method, request.raw_path, CIMultiDict(request.headers), body, peer
+                request.method,
+                request.raw_path,
+                CIMultiDict(request.headers),
+                body,
+                peer,
+                fault.kind if fault else None,
             )
         )
+        if fault is None:
+            return self._answer(request, body)
+        return await _inject(fault, request, lambda: self._answer(request, body))
+
+    def _answer(self, request: web.Request, body: bytes) -> web.Response:
+        """The contract's answer to a request."""
         path = request.raw_path.partition("?")[0]
         parts = path.split("/")
         if (
@@ -202,6 +225,53 @@ class Emulator:
         text = generate_completion(project_id, deployment_id, completion_request)
         completion_id = "cmpl-" + hashlib.sha256(text.encode()).hexdigest()[:16]
         return _json(200, {"id": completion_id, "response": text})
+
+
+async def _inject(
+    fault: Fault, request: web.Request, answer: Callable[[], web.Response]
+) -> web.StreamResponse:
+    kind = fault.kind
+    if kind == "fail":
+        payload: dict[str, Any] = {"status": fault.status, "error": "injected fault"}
+        if fault.status == 404:
+            payload["code"] = "injected"
+        response = (
+            _json(fault.status, payload)
+            if fault.body is None
+            else web.Response(status=fault.status, body=fault.body)
+        )
+        if fault.retry_after is not None:
+            response.headers["Retry-After"] = fault.retry_after
+        if fault.retry_after_ms is not None:
+            response.headers["retry-after-ms"] = fault.retry_after_ms
+        return response
+    if kind == "drop":
+        _close(request)
+        return web.Response()
+    if kind == "hang":
+        await asyncio.Event().wait()  # cancelled when the client leaves or the server stops
+    if kind == "delay":
+        await asyncio.sleep(fault.seconds)
+        return answer()
+    full = answer()
+    payload_bytes = full.body if isinstance(full.body, bytes) else b""
+    stream = web.StreamResponse(status=full.status, headers=full.headers)
+    stream.content_length = len(payload_bytes)
+    await stream.prepare(request)
+    if kind == "truncate":
+        await stream.write(payload_bytes[: len(payload_bytes) // 2])
+        _close(request)
+        return stream
+    for index in range(len(payload_bytes)):  # drip
+        await stream.write(payload_bytes[index : index + 1])
+        await asyncio.sleep(fault.seconds)
+    await stream.write_eof()
+    return stream
+
+
+def _close(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.close()
 
 
 def _json(status: int, payload: Mapping[str, Any]) -> web.Response:

@@ -1,0 +1,413 @@
+"""The retry policy against real loopback servers, with the clock and sleep injected."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+
+from emissary import AsyncEmissaryClient
+from emissary.errors import (
+    APIConnectionError,
+    APIErrorInvalidInput,
+    APIErrorNotFound,
+    APIErrorUnauthorized,
+    APITimeoutError,
+    APITLSError,
+    RequestValidationError,
+    ResponseValidationError,
+    SDKError,
+)
+from emissary.testing import Emulator
+from emissary.utils import BackoffStrategy, RetryBudget, RetryConfig
+
+from .conftest import DEPLOYMENT, PROJECT, FakeTime
+from .faults import serve_async, stop_async
+
+pytestmark = pytest.mark.anyio
+
+BODY = {"prompt": "retry me"}
+
+
+def config(
+    initial: int = 100, maximum: int = 1000, budget: int = 60_000, connections: bool = True
+) -> RetryConfig:
+    return RetryConfig("backoff", BackoffStrategy(initial, maximum, 2.0, budget), connections)
+
+
+@pytest.fixture
+async def fake_client(emulator: Emulator) -> AsyncIterator[tuple[AsyncEmissaryClient, FakeTime]]:
+    async with AsyncEmissaryClient(api_key=emulator.api_key, server_url=emulator.url) as client:
+        yield client, FakeTime().install(client)
+
+
+async def create(client: AsyncEmissaryClient, **options: object) -> object:
+    return await client.deployments.completions.create(
+        project_id=PROJECT,
+        deployment_id=DEPLOYMENT,
+        request_body=BODY,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+# --- what is retried ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+async def test_retryable_statuses_are_retried(
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime], status: int
+) -> None:
+    client, clock = fake_client
+    emulator.faults.fail(2, status=status)
+    result = await create(client)
+    assert result is not None
+    assert [r.fault for r in emulator.requests] == ["fail", "fail", None]
+    assert len(clock.sleeps) == 2
+
+
+@pytest.mark.parametrize("fault", ["drop", "truncate"])
+async def test_dropped_and_truncated_responses_are_retried(
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime], fault: str
+) -> None:
+    client, _ = fake_client
+    getattr(emulator.faults, fault)(2)
+    result = await create(client)
+    assert result is not None
+    assert [r.fault for r in emulator.requests] == [fault, fault, None]
+
+
+async def test_a_timed_out_attempt_is_retried(
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+) -> None:
+    client, _ = fake_client
+    emulator.faults.hang()
+    result = await create(client, timeout_ms=50)
+    assert result is not None
+    assert [r.fault for r in emulator.requests] == ["hang", None]
+
+
+async def test_connection_refused_is_retried_until_the_budget_ends() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with AsyncEmissaryClient(
+        api_key="k", server_url=f"http://127.0.0.1:{port}", retry_config=config(budget=5_000)
+    ) as client:
+        clock = FakeTime().install(client)
+        with pytest.raises(APIConnectionError):
+            await create(client)
+    assert len(clock.sleeps) >= 3
+    assert clock.now < 5.0
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, APIErrorInvalidInput),
+        (401, APIErrorUnauthorized),
+        (404, APIErrorNotFound),
+        (403, SDKError),
+        (409, SDKError),
+        (422, SDKError),
+        (501, SDKError),
+    ],
+)
+async def test_other_statuses_are_not_retried(
+    emulator: Emulator,
+    fake_client: tuple[AsyncEmissaryClient, FakeTime],
+    status: int,
+    error: type[Exception],
+) -> None:
+    client, clock = fake_client
+    emulator.faults.fail(3, status=status)
+    with pytest.raises(error):
+        await create(client)
+    assert len(emulator.requests) == 1
+    assert clock.sleeps == []
+
+
+async def test_an_invalid_2xx_body_is_not_retried(
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+) -> None:
+    client, _ = fake_client
+    emulator.faults.fail(3, status=200, body=b"<html>")
+    with pytest.raises(ResponseValidationError):
+        await create(client)
+    assert len(emulator.requests) == 1
+
+
+async def test_bad_input_is_not_sent_at_all(
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+) -> None:
+    client, _ = fake_client
+    with pytest.raises(RequestValidationError):
+        await client.deployments.completions.create(
+            project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p", "top_k": -1}
+        )
+    assert emulator.requests == []
+
+
+async def test_tls_failures_are_not_retried() -> None:
+    # An https:// URL pointed at a plain-HTTP socket: the TLS handshake fails.
+    server = await serve_async(
+        lambda conn: conn.sendall(b"HTTP/1.1 400 Bad\r\n\r\n"), read_first=False
+    )
+    try:
+        url = server.url.replace("http://", "https://")
+        async with AsyncEmissaryClient(api_key="k", server_url=url) as client:
+            clock = FakeTime().install(client)
+            with pytest.raises(APITLSError):
+                await create(client)
+        assert clock.sleeps == []
+        assert server.connections == 1
+    finally:
+        await stop_async(server)
+    assert issubclass(APITLSError, APIConnectionError)
+
+
+async def test_connection_errors_not_retried_when_turned_off(
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+) -> None:
+    client, _ = fake_client
+    emulator.faults.drop(2)
+    with pytest.raises(APIConnectionError):
+        await create(client, retries=config(connections=False))
+    assert len(emulator.requests) == 1
+
+
+async def test_strategy_none_turns_retries_off(
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+) -> None:
+    client, _ = fake_client
+    emulator.faults.fail(2, status=503)
+    with pytest.raises(SDKError):
+        await create(client, retries=RetryConfig.disabled())
+    assert len(emulator.requests) == 1
+
+
+async def test_per_client_config_is_used_and_per_call_overrides_it(emulator: Emulator) -> None:
+    async with AsyncEmissaryClient(
+        api_key=emulator.api_key, server_url=emulator.url, retry_config=RetryConfig.disabled()
+    ) as client:
+        FakeTime().install(client)
+        emulator.faults.fail(1, status=503)
+        with pytest.raises(SDKError):
+            await create(client)
+        emulator.faults.fail(1, status=503)
+        assert await create(client, retries=config()) is not None
+    assert [r.fault for r in emulator.requests] == ["fail", "fail", None]
+
+
+# --- how long it waits ------------------------------------------------------------------
+
+
+async def test_waits_grow_exponentially_with_full_jitter(emulator: Emulator) -> None:
+    async with AsyncEmissaryClient(api_key=emulator.api_key, server_url=emulator.url) as client:
+        clock = FakeTime().install(client)
+        emulator.faults.fail(6, status=503)
+        await create(client, retries=config(initial=100, maximum=1000))
+    bounds = [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    assert len(clock.sleeps) == 6
+    for wait, bound in zip(clock.sleeps, bounds, strict=True):
+        assert 0 <= wait <= bound
+    assert len(set(clock.sleeps)) == 6  # jittered, not fixed
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry_after": 2}, 2.0),
+        ({"retry_after": "7"}, 7.0),
+        ({"retry_after_ms": 1500}, 1.5),
+        ({"retry_after_ms": "250.5"}, 0.2505),
+        ({"retry_after": 9, "retry_after_ms": 300}, 0.3),  # the precise one wins
+    ],
+)
+async def test_retry_after_is_a_floor_even_above_max_interval(
+    emulator: Emulator,
+    fake_client: tuple[AsyncEmissaryClient, FakeTime],
+    headers: dict[str, object],
+    expected: float,
+) -> None:
+    client, clock = fake_client
+    emulator.faults.fail(1, status=429, **headers)  # type: ignore[arg-type]
+    await create(client, retries=config(initial=10, maximum=100))
+    assert clock.sleeps == [pytest.approx(expected)]
+
+
+async def test_retry_after_as_an_http_date(
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+) -> None:
+    client, clock = fake_client
+    emulator.faults.fail(
+        1, status=503, retry_after=email.utils.formatdate(time.time() + 30, usegmt=True)
+    )
+    await create(client, retries=config(initial=10, maximum=100))
+    (wait,) = clock.sleeps
+    assert 27 <= wait <= 30
+
+
+@pytest.mark.parametrize("garbage", ["soon", "-5", "1e999", "", "Mon, 99 Foo 2024", "١٢"])
+async def test_garbage_retry_after_is_ignored(
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime], garbage: str
+) -> None:
+    client, clock = fake_client
+    emulator.faults.fail(1, status=503, retry_after=garbage, retry_after_ms="nan")
+    await create(client, retries=config(initial=100, maximum=100))
+    (wait,) = clock.sleeps
+    assert 0 <= wait <= 0.1
+
+
+@pytest.mark.parametrize(("retry_after", "budget_ms"), [(30, 10_000), (86_400, 10**9)])
+async def test_a_retry_after_beyond_the_budget_fails_at_once(
+    emulator: Emulator,
+    fake_client: tuple[AsyncEmissaryClient, FakeTime],
+    retry_after: int,
+    budget_ms: int,
+) -> None:
+    client, clock = fake_client
+    emulator.faults.fail(1, status=429, retry_after=retry_after)
+    with pytest.raises(SDKError) as caught:
+        await create(client, retries=config(budget=budget_ms))
+    assert caught.value.status_code == 429
+    assert caught.value.retry_after == retry_after
+    assert clock.sleeps == []
+    assert len(emulator.requests) == 1
+
+
+async def test_max_elapsed_time_bounds_the_whole_call(
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+) -> None:
+    client, clock = fake_client
+    emulator.faults.fail(1000, status=503)
+    with pytest.raises(SDKError):
+        await create(client, retries=config(initial=500, maximum=2000, budget=10_000))
+    assert clock.now < 10.0
+    assert sum(clock.sleeps) == pytest.approx(clock.now)
+    assert len(emulator.requests) == len(clock.sleeps) + 1 >= 5
+
+
+async def test_no_attempt_runs_past_the_budget(emulator: Emulator) -> None:
+    # Real time: the attempt's own timeout (10 s) is cut to the call's budget (0.3 s).
+    emulator.faults.hang(10)
+    async with AsyncEmissaryClient(
+        api_key=emulator.api_key, server_url=emulator.url, timeout_ms=10_000
+    ) as client:
+        start = time.monotonic()
+        with pytest.raises(APITimeoutError):
+            await create(client, retries=config(budget=300))
+        elapsed = time.monotonic() - start
+    assert 0.25 <= elapsed < 2.0
+
+
+async def test_a_dripped_body_times_out_on_schedule(
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+) -> None:
+    client, _ = fake_client
+    emulator.faults.drip(0.02)  # ~200 bytes at 20 ms each: 4 s if nothing stopped it
+    result = await create(client, timeout_ms=100)
+    assert result is not None
+    assert [r.fault for r in emulator.requests] == ["drip", None]
+
+
+# --- the retry budget and idempotency ---------------------------------------------------
+
+
+async def test_the_retry_budget_caps_retries_in_an_outage(emulator: Emulator) -> None:
+    emulator.faults.fail(100_000, status=503)
+    async with AsyncEmissaryClient(api_key=emulator.api_key, server_url=emulator.url) as client:
+        FakeTime().install(client)
+        calls = 300
+        for _ in range(calls):
+            with pytest.raises(SDKError):
+                await create(client)
+        attempts = len(emulator.requests)
+        # 100 tokens / 5 per retry: at most 20 retries in all, not 300 x (1 + retries).
+        assert attempts <= calls + 20
+        assert client._retry_runtime.bucket.tokens < 5
+        emulator.faults.clear()
+        for _ in range(100):
+            await create(client)
+        assert client._retry_runtime.bucket.tokens == 100
+
+
+async def test_an_unlimited_budget_keeps_retrying(emulator: Emulator) -> None:
+    emulator.faults.fail(60, status=503)
+    async with AsyncEmissaryClient(
+        api_key=emulator.api_key, server_url=emulator.url, retry_budget=RetryBudget.unlimited()
+    ) as client:
+        clock = FakeTime().install(client)
+        assert await create(client, retries=config(initial=1, maximum=1)) is not None
+    assert len(emulator.requests) == 61  # 60 retries: far past the default budget's 20
+    assert len(clock.sleeps) == 60
+
+
+async def test_one_idempotency_key_per_call_and_numbered_attempts(
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+) -> None:
+    client, _ = fake_client
+    emulator.faults.fail(2, status=503)
+    await create(client)
+    await create(client)
+    keys = [r.headers["Idempotency-Key"] for r in emulator.requests]
+    attempts = [r.headers["X-Emissary-Attempt"] for r in emulator.requests]
+    assert keys[0] == keys[1] == keys[2] != keys[3]
+    assert attempts == ["1", "2", "3", "1"]
+    assert all(uuid.UUID(k).version == 4 for k in keys)
+
+
+# --- cancellation -------------------------------------------------------------------------
+
+
+def open_sockets() -> int:
+    """Sockets open in this process (Linux)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                count += 1
+        except OSError:
+            pass
+    return count
+
+
+@pytest.mark.parametrize("how", ["task.cancel", "wait_for", "anyio"])
+async def test_cancellation_stops_at_once_and_closes_the_connection(how: str) -> None:
+    server = await serve_async(lambda conn: server.wait_for_peer_close(conn))
+    try:
+        async with AsyncEmissaryClient(api_key="k", server_url=server.url) as client:
+            before = open_sockets()
+            call = create(client, timeout_ms=60_000)
+            if how == "task.cancel":
+                task = asyncio.ensure_future(call)
+                await asyncio.to_thread(server.accepted.wait, 10)
+                start = time.monotonic()
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            elif how == "wait_for":
+                start = time.monotonic()
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(call, 0.2)
+            else:
+                start = time.monotonic()
+                with anyio.move_on_after(0.2):
+                    await call
+            stopped = time.monotonic() - start
+            assert await asyncio.to_thread(server.closed_by_peer.wait, 5)
+            await asyncio.sleep(0.05)  # room for a wrongly scheduled retry to show up
+            assert server.connections == 1
+            # Only the server's end of the cancelled connection is still open (it keeps it
+            # until it stops); the client's end is closed and nothing new was opened.
+            assert open_sockets() == before + 1
+        assert stopped < 0.5 + (0.2 if how != "task.cancel" else 0)
+    finally:
+        await stop_async(server)
