@@ -8,6 +8,8 @@ bodies, silence). Both record what they saw.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import socket
 import threading
 from collections.abc import Awaitable, Callable
@@ -169,3 +171,12 @@ async def serve_async(behaviour: Behaviour, *, read_first: bool = True) -> RawSe
 
 async def stop_async(server: RawServer) -> None:
     await asyncio.to_thread(server.__exit__, None, None, None)
+
+
+def open_sockets() -> int:
+    """Sockets open in this process (Linux: counted in /proc/self/fd)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # an fd may close while we look
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -28,7 +27,7 @@ from emissary.testing import Emulator
 from emissary.utils import BackoffStrategy, RetryBudget, RetryConfig
 
 from .conftest import DEPLOYMENT, PROJECT, FakeTime
-from .faults import serve_async, stop_async
+from .faults import open_sockets, serve_async, stop_async
 
 pytestmark = pytest.mark.anyio
 
@@ -365,18 +364,6 @@ async def test_one_idempotency_key_per_call_and_numbered_attempts(
 
 
 # --- cancellation -------------------------------------------------------------------------
-
-
-def open_sockets() -> int:
-    """Sockets open in this process (Linux)."""
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
-                count += 1
-        except OSError:
-            pass
-    return count
 
 
 @pytest.mark.parametrize("how", ["task.cancel", "wait_for", "anyio"])
