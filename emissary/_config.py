@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import yarl
 
-from ._version import __version__
+from ._protocol import request_headers
 from .errors import ConfigurationError
 from .utils import DEFAULT_RETRY_CONFIG, RetryConfig
 
@@ -21,7 +21,6 @@ API_KEY_ENV = "EMISSARY_CLIENT_API_KEY"
 SERVER_URL_ENV = "EMISSARY_SERVER_URL"
 DEFAULT_TIMEOUT_MS = 60_000
 """Each attempt (connect to last body byte) is bounded by this unless ``timeout_ms`` is given."""
-USER_AGENT = f"emissary-python/{__version__}"
 
 ApiKeySource = str | Callable[[], str]
 
@@ -120,10 +119,8 @@ def resolve_server_url(server_url: str | None) -> str:
     return parse_server_url(server_url)
 
 
-def check_timeout_ms(value: object, name: str = "timeout_ms") -> float | None:
-    """A timeout in milliseconds as seconds (``None`` stays ``None``)."""
-    if value is None:
-        return None
+def check_timeout_ms(value: object, name: str = "timeout_ms") -> float:
+    """A timeout in milliseconds, checked, as seconds."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e12:
         raise ConfigurationError(
             f"{name} must be a positive number of milliseconds (or None), got {value!r}"
@@ -131,9 +128,9 @@ def check_timeout_ms(value: object, name: str = "timeout_ms") -> float | None:
     return value / 1000.0
 
 
-def check_retry_config(value: object, name: str) -> RetryConfig | None:
-    """`value` if it is a `RetryConfig` or ``None``, else an error naming `name`."""
-    if value is None or isinstance(value, RetryConfig):
+def check_retry_config(value: object, name: str = "retries") -> RetryConfig:
+    """`value` if it is a `RetryConfig`, else an error naming `name`."""
+    if isinstance(value, RetryConfig):
         return value
     raise ConfigurationError(
         f"{name} must be an emissary.utils.RetryConfig or None, got {type(value).__name__}"
@@ -149,6 +146,14 @@ class ClientSettings:
     retry_config: RetryConfig
     timeout_s: float
     max_response_bytes: int
+    static_headers: Mapping[str, str] | None = field(default=None, repr=False)
+    """The request headers, built once when the key is a fixed string (never in a repr)."""
+
+    def headers(self) -> dict[str, str]:
+        """A fresh, mutable copy of the request headers (calling a key provider if any)."""
+        if self.static_headers is not None:
+            return dict(self.static_headers)
+        return request_headers(self.api_key.get())
 
     @classmethod
     def resolve(
@@ -161,8 +166,14 @@ class ClientSettings:
         max_response_bytes: int,
     ) -> ClientSettings:
         """Check the constructor arguments and fill in defaults and environment values."""
-        retry = check_retry_config(retry_config, "retry_config") or DEFAULT_RETRY_CONFIG
-        timeout_s = check_timeout_ms(timeout_ms)
+        retry = (
+            DEFAULT_RETRY_CONFIG
+            if retry_config is None
+            else check_retry_config(retry_config, "retry_config")
+        )
+        timeout_s = (
+            DEFAULT_TIMEOUT_MS / 1000.0 if timeout_ms is None else check_timeout_ms(timeout_ms)
+        )
         if (
             isinstance(max_response_bytes, bool)
             or not isinstance(max_response_bytes, int)
@@ -171,10 +182,12 @@ class ClientSettings:
             raise ConfigurationError(
                 f"max_response_bytes must be a positive integer, got {max_response_bytes!r}"
             )
+        key = resolve_api_key(api_key)
         return cls(
             server_url=resolve_server_url(server_url),
-            api_key=resolve_api_key(api_key),
+            api_key=key,
+            static_headers=request_headers(key.get()) if key.is_static else None,
             retry_config=retry,
-            timeout_s=timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_MS / 1000.0,
+            timeout_s=timeout_s,
             max_response_bytes=max_response_bytes,
         )

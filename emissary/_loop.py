@@ -16,13 +16,12 @@ session lives on it, so it must not stop when the last caller leaves).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import os
 import threading
 import weakref
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import ClientClosedError
 
@@ -100,18 +99,16 @@ class LoopThread:
                 "a sync emissary client was called from its own event loop thread; "
                 "use AsyncEmissaryClient inside async code"
             )
-        outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
-        call = _Call(coro, outcome)
+        call: _Call[T] = _Call(coro)
         loop.call_soon_threadsafe(call.start, loop)
         try:
-            return outcome.result()
-        except BaseException:
-            if not outcome.done():  # interrupted while waiting (Ctrl-C): cancel the work
-                loop.call_soon_threadsafe(call.cancel)
-                # Let it unwind (and close its connection) before re-raising.
-                with contextlib.suppress(BaseException):
-                    outcome.exception(timeout=CANCEL_GRACE_S)
+            call.done.acquire()  # released by the loop thread when the task ends
+        except BaseException:  # interrupted while waiting (Ctrl-C): cancel the work
+            loop.call_soon_threadsafe(call.cancel)
+            # Let it unwind (and close its connection) before re-raising.
+            call.done.acquire(timeout=CANCEL_GRACE_S)
             raise
+        return call.outcome()
 
     def stop(self, final: Coroutine[Any, Any, Any] | None = None, timeout: float = 5.0) -> None:
         """Run `final` (if given) on the loop, then stop the loop and join its thread.
@@ -152,23 +149,26 @@ class LoopThread:
         self._loop = self._thread = None
 
 
-class _Call:
-    """One coroutine handed to the loop, cancellable from the waiting thread."""
+class _Call(Generic[T]):
+    """One coroutine handed to the loop; the caller waits on a bare lock (cheaper than a
+    `concurrent.futures.Future`) that the loop thread releases when the task ends."""
 
-    __slots__ = ("_cancelled", "_coro", "_outcome", "_task")
+    __slots__ = ("_cancelled", "_coro", "_error", "_result", "_task", "done")
 
-    def __init__(
-        self, coro: Coroutine[Any, Any, Any], outcome: concurrent.futures.Future[Any]
-    ) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
         self._coro = coro
-        self._outcome = outcome
-        self._task: asyncio.Task[Any] | None = None
+        self._task: asyncio.Task[T] | None = None
         self._cancelled = False
+        self._result: T | None = None
+        self._error: BaseException | None = None
+        self.done = threading.Lock()
+        self.done.acquire()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._cancelled:
             self._coro.close()
-            self._outcome.cancel()
+            self._error = asyncio.CancelledError()
+            self.done.release()
             return
         self._task = task = loop.create_task(self._coro)
         task.add_done_callback(self._finish)
@@ -178,16 +178,21 @@ class _Call:
         if self._task is not None:
             self._task.cancel()
 
-    def _finish(self, task: asyncio.Task[Any]) -> None:
-        outcome = self._outcome
+    def _finish(self, task: asyncio.Task[T]) -> None:
         if task.cancelled():
-            outcome.cancel()
-            return
-        error = task.exception()
-        if error is not None:
-            outcome.set_exception(error)
+            self._error = asyncio.CancelledError()
         else:
-            outcome.set_result(task.result())
+            self._error = task.exception()
+            if self._error is None:
+                self._result = task.result()
+        self.done.release()
+
+    def outcome(self) -> T:
+        """The task's result, or its exception raised here."""
+        if self._error is not None:
+            error, self._error = self._error, None  # no reference cycle via the traceback
+            raise error
+        return self._result  # type: ignore[return-value]
 
 
 def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:

@@ -15,9 +15,11 @@ from typing import Any
 from urllib.parse import quote
 
 import msgspec
+import yarl
 from multidict import CIMultiDict
 
-from ._config import USER_AGENT
+from ._validation import check_id
+from ._version import __version__
 from .errors import (
     APIErrorInvalidInput,
     APIErrorNotFound,
@@ -33,6 +35,7 @@ from .models import (
     RawResponse,
 )
 
+USER_AGENT = f"emissary-python/{__version__}"
 METHOD = "POST"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 """A fresh UUID per logical call, the same on each of its attempts."""
@@ -72,6 +75,28 @@ def completion_path(project_id: str, deployment_id: str) -> str:
     )
 
 
+class CompletionURLs:
+    """The encoded URL of each (server, project, deployment), built and checked once."""
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self._urls: dict[tuple[str, str, str], yarl.URL] = {}
+        self._max_entries = max_entries
+
+    def get(self, base: str, project_id: str, deployment_id: str) -> yarl.URL:
+        """The URL to POST to; raises `RequestValidationError` for a bad id."""
+        key = (base, project_id, deployment_id)
+        url = self._urls.get(key)
+        if url is None:
+            path = completion_path(
+                check_id(project_id, "project_id"), check_id(deployment_id, "deployment_id")
+            )
+            url = yarl.URL(base + path, encoded=True)  # encoded: no re-quoting, no dot removal
+            if len(self._urls) >= self._max_entries:
+                self._urls.clear()
+            self._urls[key] = url
+        return url
+
+
 def request_headers(api_key: str) -> dict[str, str]:
     """The headers of a completion request carrying `api_key`."""
     headers = dict(STATIC_HEADERS)
@@ -80,7 +105,11 @@ def request_headers(api_key: str) -> dict[str, str]:
 
 
 def parse_completion_response(
-    status: int, headers: Mapping[str, str], body: bytes, url: str, truncated: bool = False
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    url: yarl.URL | str,
+    truncated: bool = False,
 ) -> Completion:
     """Return the completion a 2XX response carries, or raise the error the response means.
 
@@ -121,8 +150,8 @@ def _text(body: bytes) -> str:
     return body.decode("utf-8", errors="replace")
 
 
-def _raw(status: int, headers: Mapping[str, str], body: bytes, url: str) -> RawResponse:
-    return RawResponse(status, CIMultiDict(headers), body, url)
+def _raw(status: int, headers: Mapping[str, str], body: bytes, url: yarl.URL | str) -> RawResponse:
+    return RawResponse(status, CIMultiDict(headers), body, str(url))
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:

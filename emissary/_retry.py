@@ -121,15 +121,20 @@ async def call_with_retries(
         bucket.deposit()
         return result
     clock = runtime.clock
-    deadline = clock() + config.backoff.max_elapsed_time / 1000.0
-    waits = _waits(config, runtime.random)
+    budget_s = config.backoff.max_elapsed_time / 1000.0
+    deadline = clock() + budget_s
+    waits: Iterator[float] | None = None  # made on the first retry only
     number = 1
     while True:
+        # The first attempt starts with the whole budget left: no clock read needed.
+        limit = min(timeout_s, budget_s if number == 1 else deadline - clock())
         try:
-            result = await attempt(min(timeout_s, deadline - clock()), number)
+            result = await attempt(limit, number)
         except (SDKError, APIConnectionError) as error:
             if not is_retryable(error, config):
                 raise
+            if waits is None:
+                waits = _waits(config, runtime.random)
             wait = next(waits)
             floor = retry_after_seconds(error.headers) if isinstance(error, SDKError) else None
             if floor is not None:

@@ -58,6 +58,7 @@ class Transport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = os.getpid()
         self._closed = False
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     @property
     def closed(self) -> bool:
@@ -112,7 +113,7 @@ class Transport:
 
     async def send(
         self,
-        url: str,
+        url: yarl.URL,
         headers: Mapping[str, str],
         body: bytes,
         *,
@@ -134,11 +135,11 @@ class Transport:
             session = await self._session_for_this_loop()
         try:
             async with session.post(
-                yarl.URL(url, encoded=True),
+                url,
                 data=body,
                 headers=headers,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                timeout=self._timeout(timeout_s),
             ) as response:
                 status = response.status
                 limit = max_response_bytes if 200 <= status < 300 else ERROR_BODY_LIMIT
@@ -171,6 +172,14 @@ class Transport:
             raise APIConnectionError(
                 f"POST {_safe(url)} failed: {type(exc).__name__}: {exc}"
             ) from exc
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            if len(self._timeouts) > 64:
+                self._timeouts.clear()
+            timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+        return timeout
 
     def close_idle(self) -> bool:
         """Refuse further requests if no session was ever opened here; True if so."""
@@ -209,9 +218,6 @@ async def _close_connector(connector: aiohttp.BaseConnector) -> None:
     await connector.close()
 
 
-def _safe(url: str) -> str:
+def _safe(url: yarl.URL) -> str:
     """The URL without any userinfo, for messages."""
-    try:
-        return str(yarl.URL(url, encoded=True).with_user(None))
-    except (ValueError, TypeError):
-        return "<invalid url>"
+    return str(url.with_user(None))

@@ -61,7 +61,7 @@ async def test_soak_with_mixed_faults() -> None:
     checkpoints: list[tuple[int, int, int]] = []
     async with Emulator() as emulator:
         async with AsyncEmissaryClient(
-            api_key=emulator.api_key, server_url=emulator.url, timeout_ms=100
+            api_key=emulator.api_key, server_url=emulator.url, timeout_ms=500
         ) as client:
 
             async def no_wait(_: float) -> None:
@@ -101,7 +101,7 @@ async def test_soak_with_mixed_faults() -> None:
             emulator.faults.clear()
 
     assert sum(outcomes.values()) == CALLS  # every call ended, in a result or a typed error
-    assert outcomes["ok"] > CALLS * 0.8
+    assert outcomes["ok"] > CALLS * 0.6  # the rest: injected faults not retried
     (sockets1, threads1, memory1), _, (sockets3, threads3, memory3) = checkpoints
     print(
         f"\nsoak: {CALLS} calls, {requests} requests, outcomes {dict(outcomes)}; "

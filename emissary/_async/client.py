@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from .._config import ApiKeySource, ClientSettings
+from .._protocol import CompletionURLs
 from .._retry import RetryRuntime
 from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ..errors import ConfigurationError
@@ -51,6 +52,7 @@ class AsyncEmissaryClient:
             max_response_bytes=max_response_bytes,
         )
         self._transport = Transport(max_connections=max_connections)
+        self._urls = CompletionURLs()
         if retry_budget is not None and not isinstance(retry_budget, RetryBudget):
             raise ConfigurationError(
                 "retry_budget must be an emissary.utils.RetryBudget or None, "

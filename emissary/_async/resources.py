@@ -11,15 +11,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._config import check_retry_config, check_timeout_ms, parse_server_url
-from .._protocol import (
-    ATTEMPT_HEADER,
-    IDEMPOTENCY_HEADER,
-    completion_path,
-    parse_completion_response,
-    request_headers,
-)
+from .._protocol import ATTEMPT_HEADER, IDEMPOTENCY_HEADER, parse_completion_response
 from .._retry import call_with_retries
-from .._validation import check_id, encode_request_body
+from .._validation import encode_request_body
 from ..models import (
     GetCompletionsFromDeploymentRequestBody,
     GetCompletionsFromDeploymentResponseBody,
@@ -72,17 +66,14 @@ class AsyncCompletions:
         """
         client = self._client
         settings = client._settings
-        path = completion_path(
-            check_id(project_id, "project_id"), check_id(deployment_id, "deployment_id")
-        )
-        body = encode_request_body(request_body)
         base = settings.server_url if server_url is None else parse_server_url(server_url)
-        url = base + path
-        headers = request_headers(settings.api_key.get())
+        url = client._urls.get(base, project_id, deployment_id)
+        body = encode_request_body(request_body)
+        headers = settings.headers()
         # One key for the logical call, the same on every attempt: servers de-duplicate.
         headers[IDEMPOTENCY_HEADER] = str(uuid.uuid4())
-        config = check_retry_config(retries, "retries") or settings.retry_config
-        timeout_s = check_timeout_ms(timeout_ms) or settings.timeout_s
+        config = settings.retry_config if retries is None else check_retry_config(retries)
+        timeout_s = settings.timeout_s if timeout_ms is None else check_timeout_ms(timeout_ms)
         send = client._transport.send
         max_bytes = settings.max_response_bytes
 

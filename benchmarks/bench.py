@@ -1,0 +1,361 @@
+"""Client CPU per request, side by side, against a local nginx: ``python benchmarks/bench.py``.
+
+    python benchmarks/bench.py --quick   # floor and emissary only, a few seconds (CI)
+    python benchmarks/bench.py           # every client, each in its own virtualenv
+
+nginx (Debian package) runs with a generated config on a free port, one worker, answering
+``return 200`` with a fixed JSON body, pinned to CPU 1; each measurement is a fresh client
+process pinned to CPU 0 (``clients.py``). Rounds interleave the clients (A B A B ...), and
+each result is compared with the floor (raw aiohttp + msgspec) measured in the same round.
+Every response is checked by the client, and nginx's request count must equal the client's
+successes, or the run is void. Results: ``benchmarks/results/<mode>.json``, a Markdown table
+on stdout and, in a full run, ``benchmarks/results/full.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+VENVS = HERE / ".venvs"
+BODY = json.dumps(
+    {
+        "id": "cmpl-bench",
+        "response": "Paris",
+        "object": "text_completion",
+        "created": 0,
+        "model": "m",
+        "choices": [{"text": "Paris", "index": 0, "finish_reason": "stop", "logprobs": None}],
+    }
+)
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    log_format bench '$status';
+    access_log {dir}/access.log bench;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            default_type application/json;
+            return 200 '{body}';
+        }}
+    }}
+}}
+"""
+# (client, scenario) pairs; "async16" means 16 requests in flight.
+FULL = {
+    "floor": ["async1", "async16", "async64", "async256", "cold", "memory"],
+    "emissary": ["sync", "async1", "async16", "async64", "async256", "cold", "memory"],
+    "generated": ["sync", "async1", "async16", "async64", "async256", "cold"],
+    "openai": ["sync", "async1", "async16", "async64", "async256", "cold"],
+    "openai-aiohttp": ["async1", "async16", "async64", "async256"],
+}
+QUICK = {
+    "floor": ["async1", "async64", "async256", "cold"],
+    "emissary": ["sync", "async64", "async256", "cold"],
+}
+SLOW = {"generated": 0.2, "openai": 0.4}  # fewer requests for slow clients (per-request CPU)
+VENV_PACKAGES = {
+    "emissary": ["-e", str(ROOT), "matplotlib"],
+    "generated": ["emissary-client-sdk==0.4.4"],
+    "openai": ["openai[aiohttp]"],
+}
+VENV_OF = {"floor": "emissary", "emissary": "emissary", "generated": "generated",
+           "openai": "openai", "openai-aiohttp": "openai"}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pinned(cpu: int) -> list[str]:
+    """A taskset prefix pinning to `cpu` (nothing when there is one CPU or no taskset)."""
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        return ["taskset", "-c", str(cpu)]
+    return []
+
+
+class Nginx:
+    """A private nginx instance for the run."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            raise SystemExit("nginx is needed: apt-get install -y nginx")
+        self.dir = Path(tempfile.mkdtemp(prefix="emissary-bench-"))
+        self.port = free_port()
+        conf = self.dir / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(dir=self.dir, port=self.port, body=BODY))
+        self.log = self.dir / "access.log"
+        self.process = subprocess.Popen(
+            [*pinned(1), binary, "-c", str(conf), "-p", str(self.dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            self.stop()
+            raise SystemExit(f"nginx did not start: {(self.dir / 'error.log').read_text()}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def requests_served(self) -> int:
+        with open(self.log, "rb") as log:
+            return sum(1 for _ in log)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def python_for(client: str, quick: bool) -> str:
+    """The interpreter of `client`'s own virtualenv (created on first use)."""
+    if quick:
+        return sys.executable
+    name = VENV_OF[client]
+    path = VENVS / name
+    python = path / "bin" / "python"
+    if not python.exists():
+        print(f"creating virtualenv {path} ...", file=sys.stderr)
+        venv.create(path, with_pip=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *VENV_PACKAGES[name]], check=True
+        )
+    return str(python)
+
+
+def measure(nginx: Nginx, python: str, client: str, scenario: str, requests: int) -> dict[str, Any]:
+    kind = "async" if scenario.startswith("async") else scenario
+    args = [*pinned(0), python, str(HERE / "clients.py"), client, kind, "--url", nginx.url]
+    if scenario.startswith("async"):
+        args += ["--concurrency", scenario[5:]]
+    if scenario == "memory":
+        args += ["--concurrency", "64"]
+    args += ["--requests", str(requests)]
+    before = nginx.requests_served()
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"{client} {scenario} failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    time.sleep(0.05)  # let nginx's last log lines land
+    served = nginx.requests_served() - before
+    if served != result["successes"]:
+        raise SystemExit(
+            f"void: {client} {scenario} reported {result['successes']} successes, "
+            f"nginx served {served}"
+        )
+    if "cpu_s" in result:
+        measured = result["successes"] - 200
+        result["cpu_us_per_req"] = result["cpu_s"] / measured * 1e6
+        result["req_per_s"] = measured / result["wall_s"]
+    return result
+
+
+def summarise(rounds: list[dict[tuple[str, str], dict[str, Any]]]) -> dict[str, Any]:
+    """Medians (min-max) per (client, scenario), and ratios to the floor of the same round."""
+    values: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for results in rounds:
+        for (client, scenario), result in results.items():
+            row = values[(client, scenario)]
+            if "cpu_us_per_req" in result:
+                row["cpu_us_per_req"].append(result["cpu_us_per_req"])
+                row["req_per_s"].append(result["req_per_s"])
+                base = results.get(("floor", scenario if scenario != "sync" else "async1"))
+                if base is not None:
+                    row["ratio"].append(result["cpu_us_per_req"] / base["cpu_us_per_req"])
+            if "cold_s" in result:
+                row["cold_ms"].append(result["cold_s"] * 1000)
+                base = results.get(("floor", "cold"))
+                if base is not None:
+                    row["ratio"].append(result["cold_s"] / base["cold_s"])
+            if "rss_late_kb" in result:
+                row["rss_growth_mb"].append((result["rss_late_kb"] - result["rss_early_kb"]) / 1024)
+                row["rss_late_mb"].append(result["rss_late_kb"] / 1024)
+            row["peak_rss_mb"].append(result["peak_rss_kb"] / 1024)
+    summary: dict[str, Any] = {}
+    for (client, scenario), row in values.items():
+        summary[f"{client}/{scenario}"] = {
+            metric: {"median": statistics.median(v), "min": min(v), "max": max(v), "all": v}
+            for metric, v in row.items()
+        }
+    return summary
+
+
+def targets(summary: dict[str, Any]) -> list[tuple[str, float, float, bool]]:
+    """(target, measured, limit, holds) for issue #4's targets that this run measured."""
+    checks: list[tuple[str, float, float, bool]] = []
+
+    def median(key: str, metric: str) -> float | None:
+        entry = summary.get(key, {}).get(metric)
+        return None if entry is None else float(entry["median"])
+
+    for level in ("16", "64", "256"):
+        ratio = median(f"emissary/async{level}", "ratio")
+        if ratio is not None:
+            checks.append((f"async c{level} CPU/req vs floor", ratio, 1.15, ratio <= 1.15))
+    ratio = median("emissary/sync", "ratio")
+    if ratio is not None:
+        checks.append(("sync sequential CPU/req vs floor async c1", ratio, 1.5, ratio <= 1.5))
+    ratio = median("emissary/cold", "ratio")
+    if ratio is not None:
+        checks.append(("import + client vs import aiohttp + session", ratio, 1.2, ratio <= 1.2))
+    high, mid = median("emissary/async256", "req_per_s"), median("emissary/async64", "req_per_s")
+    if high is not None and mid is not None:
+        checks.append(("throughput c256 / c64", high / mid, 0.9, high / mid >= 0.9))
+    growth = median("emissary/memory", "rss_growth_mb")
+    if growth is not None:
+        checks.append(("RSS growth 10k -> 100k calls (MB)", growth, 5.0, growth <= 5.0))
+    return checks
+
+
+def table(summary: dict[str, Any], plan: dict[str, list[str]]) -> str:
+    scenarios = ["sync", "async1", "async16", "async64", "async256"]
+    lines = [
+        "| client | " + " | ".join(scenarios) + " | cold start ms | peak RSS MB |",
+        "|---" * (len(scenarios) + 3) + "|",
+    ]
+    for client in plan:
+        cells = []
+        for scenario in scenarios:
+            entry = summary.get(f"{client}/{scenario}")
+            if entry is None:
+                cells.append("–")
+                continue
+            cpu, ratio = entry["cpu_us_per_req"], entry.get("ratio")
+            text = f"{cpu['median']:.0f} ({cpu['min']:.0f}–{cpu['max']:.0f})"
+            if ratio is not None:
+                text += f" ×{ratio['median']:.2f}"
+            cells.append(text)
+        cold = summary.get(f"{client}/cold", {}).get("cold_ms")
+        rss = summary.get(f"{client}/async64", {}).get("peak_rss_mb")
+        cells.append(f"{cold['median']:.0f}" if cold else "–")
+        cells.append(f"{rss['median']:.0f}" if rss else "–")
+        lines.append(f"| {client} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def chart(summary: dict[str, Any], plan: dict[str, list[str]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scenarios = ["sync", "async1", "async16", "async64", "async256"]
+    fig, ax = plt.subplots(figsize=(10, 5))
+    width = 0.8 / len(plan)
+    for index, client in enumerate(plan):
+        xs, ys = [], []
+        for position, scenario in enumerate(scenarios):
+            entry = summary.get(f"{client}/{scenario}")
+            if entry is not None:
+                xs.append(position + index * width)
+                ys.append(entry["cpu_us_per_req"]["median"])
+        ax.bar(xs, ys, width, label=client)
+    ax.set_xticks([p + 0.4 - width / 2 for p in range(len(scenarios))], scenarios)
+    ax.set_yscale("log")
+    ax.set_ylabel("client CPU µs per request (log)")
+    ax.set_title("Client CPU per request against local nginx (median of rounds; lower is better)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="floor and emissary only (CI)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (quick 3, full 5)")
+    parser.add_argument("--requests", type=int, help="requests per measurement")
+    parser.add_argument("--memory-requests", type=int, default=100_000)
+    options = parser.parse_args()
+    plan = QUICK if options.quick else FULL
+    rounds_n = options.rounds or (3 if options.quick else 5)
+    requests = options.requests or (1500 if options.quick else 4000)
+    pythons = {client: python_for(client, options.quick) for client in plan}
+    nginx = Nginx()
+    rounds: list[dict[tuple[str, str], dict[str, Any]]] = []
+    try:
+        scenarios = sorted({s for ss in plan.values() for s in ss})
+        for number in range(rounds_n):
+            results: dict[tuple[str, str], dict[str, Any]] = {}
+            for scenario in scenarios:
+                for client, wanted in plan.items():
+                    if scenario not in wanted:
+                        continue
+                    if scenario == "memory" and number > 0:
+                        continue  # one long run is enough
+                    n = options.memory_requests if scenario == "memory" else requests
+                    n = max(400, int(n * SLOW.get(client, 1.0)))
+                    results[(client, scenario)] = measure(
+                        nginx, pythons[client], client, scenario, n
+                    )
+            rounds.append(results)
+            print(f"round {number + 1}/{rounds_n} done", file=sys.stderr)
+    finally:
+        nginx.stop()
+    summary = summarise(rounds)
+    checks = targets(summary)
+    mode = "quick" if options.quick else "full"
+    RESULTS.mkdir(exist_ok=True)
+    machine = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "pinned": bool(pinned(0))}
+    report = {
+        "mode": mode,
+        "rounds": rounds_n,
+        "requests_per_measurement": requests,
+        "machine": machine,
+        "summary": summary,
+        "targets": [
+            {"target": t, "measured": m, "limit": lim, "holds": ok} for t, m, lim, ok in checks
+        ],
+    }
+    (RESULTS / f"{mode}.json").write_text(json.dumps(report, indent=1))
+    print(table(summary, plan))
+    print()
+    for target, measured, limit, holds in checks:
+        print(f"{'PASS' if holds else 'MISS'}  {target}: {measured:.3f} (limit {limit})")
+    if not options.quick:
+        try:
+            chart(summary, plan, RESULTS / "full.png")
+        except ImportError:
+            print("matplotlib missing: no chart", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
