@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import yarl
 
-from ._protocol import request_headers
+from ._protocol import API_KEY_HEADER, session_headers
 from .errors import ConfigurationError
 from .utils import DEFAULT_RETRY_CONFIG, RetryConfig
 
@@ -146,14 +146,15 @@ class ClientSettings:
     retry_config: RetryConfig
     timeout_s: float
     max_response_bytes: int
-    static_headers: Mapping[str, str] | None = field(default=None, repr=False)
-    """The request headers, built once when the key is a fixed string (never in a repr)."""
+    session_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Headers the same on every request, set once on the HTTP session (never in a repr):
+    content type, accept, user agent and, when it is a fixed string, the API key."""
 
-    def headers(self) -> dict[str, str]:
-        """A fresh, mutable copy of the request headers (calling a key provider if any)."""
-        if self.static_headers is not None:
-            return dict(self.static_headers)
-        return request_headers(self.api_key.get())
+    def call_headers(self) -> dict[str, str]:
+        """A fresh dict for one call's own headers (the key, when it comes from a callable)."""
+        if self.api_key.is_static:
+            return {}
+        return {API_KEY_HEADER: self.api_key.get()}
 
     @classmethod
     def resolve(
@@ -186,7 +187,7 @@ class ClientSettings:
         return cls(
             server_url=resolve_server_url(server_url),
             api_key=key,
-            static_headers=request_headers(key.get()) if key.is_static else None,
+            session_headers=session_headers(key.get() if key.is_static else None),
             retry_config=retry,
             timeout_s=timeout_s,
             max_response_bytes=max_response_bytes,

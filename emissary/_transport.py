@@ -52,8 +52,14 @@ class HTTPResult(NamedTuple):
 class Transport:
     """An aiohttp session bound to one event loop, sending one attempt at a time."""
 
-    def __init__(self, *, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self._max_connections = max_connections
+        self._headers = dict(headers or {})
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = os.getpid()
@@ -83,6 +89,7 @@ class Transport:
                 timeout_ceil_threshold=math.inf,
             ),
             cookie_jar=aiohttp.DummyCookieJar(),
+            headers=self._headers,
             raise_for_status=False,
             auto_decompress=True,
             trust_env=False,

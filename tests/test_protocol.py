@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import pickle
+import uuid
 
 import pytest
 
 from emissary import models
 from emissary._protocol import (
     completion_path,
+    new_idempotency_key,
     parse_completion_response,
     path_segment,
-    request_headers,
+    session_headers,
 )
 from emissary.errors import (
     APIErrorInvalidInput,
@@ -48,8 +50,9 @@ def test_completion_path() -> None:
     assert completion_path("p/1", "..") == "/v1/projects/p%2F1/deployments/%2E%2E/completions"
 
 
-def test_request_headers() -> None:
-    headers = request_headers("key")
+def test_session_headers() -> None:
+    assert "X-API-Key" not in session_headers(None)
+    headers = session_headers("key")
     assert headers["X-API-Key"] == "key"
     assert headers["Content-Type"] == "application/json"
     assert headers["Accept"] == "application/json"
@@ -148,3 +151,13 @@ def test_other_errors_are_plain_sdk_errors(status: int, body: bytes) -> None:
 def test_truncated_success_is_refused() -> None:
     with pytest.raises(ResponseValidationError, match="max_response_bytes"):
         parse_completion_response(200, {}, b'{"id": "x", "resp', URL, truncated=True)
+
+
+def test_idempotency_keys_are_random_uuid4s() -> None:
+    keys = {new_idempotency_key() for _ in range(1000)}
+    assert len(keys) == 1000
+    for key in keys:
+        parsed = uuid.UUID(key)
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert str(parsed) == key

@@ -51,7 +51,9 @@ class AsyncEmissaryClient:
             timeout_ms=timeout_ms,
             max_response_bytes=max_response_bytes,
         )
-        self._transport = Transport(max_connections=max_connections)
+        self._transport = Transport(
+            max_connections=max_connections, headers=self._settings.session_headers
+        )
         self._urls = CompletionURLs()
         if retry_budget is not None and not isinstance(retry_budget, RetryBudget):
             raise ConfigurationError(

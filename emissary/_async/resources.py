@@ -6,12 +6,16 @@ generated from it by ``scripts/generate_sync.py``.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._config import check_retry_config, check_timeout_ms, parse_server_url
-from .._protocol import ATTEMPT_HEADER, IDEMPOTENCY_HEADER, parse_completion_response
+from .._protocol import (
+    ATTEMPT_HEADER,
+    IDEMPOTENCY_HEADER,
+    new_idempotency_key,
+    parse_completion_response,
+)
 from .._retry import call_with_retries
 from .._validation import encode_request_body
 from ..models import (
@@ -69,9 +73,9 @@ class AsyncCompletions:
         base = settings.server_url if server_url is None else parse_server_url(server_url)
         url = client._urls.get(base, project_id, deployment_id)
         body = encode_request_body(request_body)
-        headers = settings.headers()
+        headers = settings.call_headers()
         # One key for the logical call, the same on every attempt: servers de-duplicate.
-        headers[IDEMPOTENCY_HEADER] = str(uuid.uuid4())
+        headers[IDEMPOTENCY_HEADER] = new_idempotency_key()
         config = settings.retry_config if retries is None else check_retry_config(retries)
         timeout_s = settings.timeout_s if timeout_ms is None else check_timeout_ms(timeout_ms)
         send = client._transport.send
