@@ -1,7 +1,8 @@
 """Developer tasks: ``nox`` runs them all; ``nox -s tests-3.12`` one of them.
 
 Sessions: tests on Python 3.10-3.13, lint (ruff), typecheck (mypy --strict), generated
-(the sync facade is fresh), examples.
+(the sync facade is fresh), examples; ``bench`` (the full side-by-side benchmark, needs
+nginx) and ``bench_quick`` (the floor and emissary only, as CI runs it) on request.
 """
 
 from __future__ import annotations
@@ -57,3 +58,16 @@ def examples(session: nox.Session) -> None:
     session.install("-e", ".")
     session.run("python", "examples/quickstart.py")
     session.run("python", "examples/async_service.py")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """The full benchmark: every client in its own virtualenv, against a local nginx."""
+    session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def bench_quick(session: nox.Session) -> None:
+    """A few seconds of the floor and emissary, so the benchmark never rots."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/bench.py", "--quick", *session.posargs)

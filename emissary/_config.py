@@ -137,7 +137,7 @@ def check_retry_config(value: object, name: str = "retries") -> RetryConfig:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ClientSettings:
     """Everything a client needs to send requests, checked once."""
 

@@ -7,7 +7,6 @@ raises the documented error. Pure functions, tested without a network.
 
 from __future__ import annotations
 
-import email.utils
 import math
 import os
 import time
@@ -187,6 +186,8 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     value = value.strip()
     if value.isascii() and value.isdigit():
         return float(value)
+    import email.utils  # only for HTTP dates: keeps `import emissary` light
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):

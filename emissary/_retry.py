@@ -21,8 +21,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
-import backoff
-
 from ._protocol import retry_after_seconds
 from .errors import APIConnectionError, APITimeoutError, APITLSError, SDKError
 from .utils import RetryBudget, RetryConfig
@@ -95,6 +93,8 @@ def is_retryable(error: Exception, config: RetryConfig) -> bool:
 
 def _waits(config: RetryConfig, rng: random.Random) -> Iterator[float]:
     """Full-jitter waits in seconds: uniform in [0, min(max, initial * exponent ** n)]."""
+    import backoff  # imported on the first retry only: keeps `import emissary` light
+
     strategy = config.backoff
     bounds = backoff.expo(
         base=strategy.exponent,

@@ -6,7 +6,6 @@ closest real one. All of it runs before any network I/O.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -71,6 +70,8 @@ def _body_error(exc: msgspec.ValidationError, body: object) -> RequestValidation
     if match := _UNKNOWN.search(text):
         name = match.group(1)
         message = f"request_body.{name} is not a field of the request body"
+        import difflib  # error path only: keeps `import emissary` light
+
         close = difflib.get_close_matches(name, _BODY_FIELDS, n=1, cutoff=0.6)
         if close:
             message += f"; did you mean {close[0]!r}?"

@@ -8,16 +8,16 @@ retries off. `DEFAULT_RETRY_CONFIG` is what a client uses when given none.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 from .errors import ConfigurationError
 
 __all__ = ["DEFAULT_RETRY_CONFIG", "BackoffStrategy", "RetryBudget", "RetryConfig"]
 
 
-@dataclass(frozen=True, slots=True)
-class BackoffStrategy:
+class BackoffStrategy(msgspec.Struct, frozen=True):
     """Exponential backoff with full jitter.
 
     The n-th wait (n = 0, 1, ...) is drawn uniformly from
@@ -59,8 +59,7 @@ class BackoffStrategy:
             )
 
 
-@dataclass(frozen=True, slots=True)
-class RetryConfig:
+class RetryConfig(msgspec.Struct, frozen=True):
     """Whether and how a call is retried.
 
     `strategy` is ``"backoff"`` (retry with `backoff`) or ``"none"`` (never retry).
@@ -98,8 +97,7 @@ class RetryConfig:
         return cls("none", DEFAULT_RETRY_CONFIG.backoff, False)
 
 
-@dataclass(frozen=True, slots=True)
-class RetryBudget:
+class RetryBudget(msgspec.Struct, frozen=True):
     """A client-wide cap on retries (a token bucket, as AWS's retry quota and gRPC's retry
     throttling), so that in an outage retries add a little traffic instead of multiplying it.
 
