@@ -106,54 +106,61 @@ def _waits(config: RetryConfig, rng: random.Random) -> Iterator[float]:
         yield rng.uniform(0, bound)
 
 
-async def call_with_retries(
-    attempt: Attempt[T], config: RetryConfig, timeout_s: float, runtime: RetryRuntime
-) -> T:
-    """Run `attempt` until it returns, fails for good, or the call's budget runs out.
-
-    Each attempt's timeout is cut to what is left of ``max_elapsed_time``, so no attempt
-    runs past it; a wait that would end past it (a long ``Retry-After`` included) is not
-    slept: the last error is raised at once.
-    """
-    bucket = runtime.bucket
+def first_attempt_timeout(config: RetryConfig, timeout_s: float) -> float:
+    """The first attempt's limit: `timeout_s`, cut to the call's whole budget."""
     if not config.enabled:
-        result = await attempt(timeout_s, 1)
-        bucket.deposit()
-        return result
-    clock = runtime.clock
-    budget_s = config.backoff.max_elapsed_time / 1000.0
-    deadline = clock() + budget_s
-    waits: Iterator[float] | None = None  # made on the first retry only
+        return timeout_s
+    return min(timeout_s, config.backoff.max_elapsed_time / 1000.0)
+
+
+async def retry_after_failure(
+    error: SDKError | APIConnectionError,
+    attempt: Attempt[T],
+    config: RetryConfig,
+    timeout_s: float,
+    runtime: RetryRuntime,
+    started: float,
+) -> T:
+    """Carry on a call whose first attempt, begun at `started`, failed with `error`: retry
+    `attempt` until it returns, fails for good, or the call's budget runs out.
+
+    The caller makes the first attempt itself (see `first_attempt_timeout`), so a call that
+    succeeds at once never enters this function. Each later attempt's timeout is cut to what
+    is left of ``max_elapsed_time``, so no attempt runs past it; a wait that would end past
+    it (a long ``Retry-After`` included) is not slept: the last error is raised at once.
+    """
+    if not config.enabled:
+        raise error
+    clock, bucket = runtime.clock, runtime.bucket
+    deadline = started + config.backoff.max_elapsed_time / 1000.0
+    waits = _waits(config, runtime.random)
     number = 1
     while True:
-        # The first attempt starts with the whole budget left: no clock read needed.
-        limit = min(timeout_s, budget_s if number == 1 else deadline - clock())
+        if not is_retryable(error, config):
+            raise error
+        wait = next(waits)
+        floor = retry_after_seconds(error.headers) if isinstance(error, SDKError) else None
+        if floor is not None:
+            if not floor <= MAX_RETRY_AFTER_S:
+                raise error
+            wait = max(wait, floor)
+        if clock() + wait >= deadline or not math.isfinite(wait):
+            raise error
+        if not bucket.withdraw(error):
+            logger.info("emissary: retry budget exhausted; not retrying %s", _describe(error))
+            raise error
+        logger.info(
+            "emissary: attempt %d failed (%s); retrying in %.3f s",
+            number,
+            _describe(error),
+            wait,
+        )
+        await runtime.sleep(wait)
+        number += 1
         try:
-            result = await attempt(limit, number)
-        except (SDKError, APIConnectionError) as error:
-            if not is_retryable(error, config):
-                raise
-            if waits is None:
-                waits = _waits(config, runtime.random)
-            wait = next(waits)
-            floor = retry_after_seconds(error.headers) if isinstance(error, SDKError) else None
-            if floor is not None:
-                if not floor <= MAX_RETRY_AFTER_S:
-                    raise
-                wait = max(wait, floor)
-            if clock() + wait >= deadline or not math.isfinite(wait):
-                raise
-            if not bucket.withdraw(error):
-                logger.info("emissary: retry budget exhausted; not retrying %s", _describe(error))
-                raise
-            logger.info(
-                "emissary: attempt %d failed (%s); retrying in %.3f s",
-                number,
-                _describe(error),
-                wait,
-            )
-            await runtime.sleep(wait)
-            number += 1
+            result = await attempt(min(timeout_s, deadline - clock()), number)
+        except (SDKError, APIConnectionError) as next_error:
+            error = next_error
         else:
             bucket.deposit()
             return result

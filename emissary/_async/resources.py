@@ -16,8 +16,9 @@ from .._protocol import (
     new_idempotency_key,
     parse_completion_response,
 )
-from .._retry import call_with_retries
+from .._retry import first_attempt_timeout, retry_after_failure
 from .._validation import encode_request_body
+from ..errors import APIConnectionError, SDKError
 from ..models import (
     GetCompletionsFromDeploymentRequestBody,
     GetCompletionsFromDeploymentResponseBody,
@@ -92,7 +93,14 @@ class AsyncCompletions:
                 result.status, result.headers, result.body, url, result.truncated
             )
 
-        return await call_with_retries(attempt, config, timeout_s, client._retry_runtime)
+        runtime = client._retry_runtime
+        started = runtime.clock()
+        try:  # the first attempt is made here: a call that succeeds never enters the retry loop
+            completion = await attempt(first_attempt_timeout(config, timeout_s), 1)
+        except (SDKError, APIConnectionError) as error:
+            return await retry_after_failure(error, attempt, config, timeout_s, runtime, started)
+        runtime.bucket.deposit()
+        return completion
 
 
 class AsyncDeployments:
