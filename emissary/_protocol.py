@@ -36,7 +36,6 @@ from .models import (
 )
 
 USER_AGENT = f"emissary-python/{__version__}"
-METHOD = "POST"
 API_KEY_HEADER = "X-API-Key"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 """A fresh UUID per logical call, the same on each of its attempts."""

@@ -12,7 +12,6 @@ Redirects are never followed, so the API key and body cannot be forwarded to ano
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import os
 from collections.abc import Mapping
@@ -28,8 +27,6 @@ from .errors import (
     ClientClosedError,
     ConfigurationError,
 )
-
-logger = logging.getLogger("emissary")
 
 ERROR_BODY_LIMIT = 1 << 20
 """At most this much of an error response body is read (1 MiB); the rest is discarded."""
