@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 
 import yarl
 
-from ._protocol import API_KEY_HEADER, session_headers
+from ._protocol import (
+    API_KEY_HEADER,
+    ATTEMPT_HEADER,
+    IDEMPOTENCY_HEADER,
+    new_idempotency_key,
+    session_headers,
+)
+from ._retry import first_attempt_timeout
 from .errors import ConfigurationError
 from .utils import DEFAULT_RETRY_CONFIG, RetryConfig
 
@@ -150,11 +157,21 @@ class ClientSettings:
     """Headers the same on every request, set once on the HTTP session (never in a repr):
     content type, accept, user agent and, when it is a fixed string, the API key."""
 
+    first_attempt_timeout_s: float = field(init=False, repr=False)
+    """The first attempt's limit under the client's own settings (see `first_attempt_timeout`)."""
+
+    def __post_init__(self) -> None:
+        first = first_attempt_timeout(self.retry_config, self.timeout_s)
+        object.__setattr__(self, "first_attempt_timeout_s", first)
+
     def call_headers(self) -> dict[str, str]:
-        """A fresh dict for one call's own headers (the key, when it comes from a callable)."""
-        if self.api_key.is_static:
-            return {}
-        return {API_KEY_HEADER: self.api_key.get()}
+        """A fresh dict of one call's own headers, as its first attempt sends them: a new
+        ``Idempotency-Key``, the attempt number and, when it comes from a callable, the key.
+        """
+        headers = {IDEMPOTENCY_HEADER: new_idempotency_key(), ATTEMPT_HEADER: "1"}
+        if not self.api_key.is_static:
+            headers[API_KEY_HEADER] = self.api_key.get()
+        return headers
 
     @classmethod
     def resolve(

@@ -41,7 +41,6 @@ class LoopThread:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
         self._closed = False
         _instances.add(self)
 
@@ -53,18 +52,18 @@ class LoopThread:
     @property
     def started(self) -> bool:
         """True when the loop thread runs in this process."""
-        return self._loop is not None and self._pid == os.getpid()
+        return self._loop is not None
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
-        loop = self._loop
-        if loop is not None and self._pid == os.getpid():
+        loop = self._loop  # None again in a forked child: see _after_fork_in_child
+        if loop is not None:
             return loop
         with self._lock:
             if self._closed:
                 raise ClientClosedError(
                     "the client is closed; create a new client to send requests"
                 )
-            if self._loop is None or self._pid != os.getpid():
+            if self._loop is None:
                 self._start()
             assert self._loop is not None
             return self._loop
@@ -85,7 +84,7 @@ class LoopThread:
         thread = threading.Thread(target=main, name=self._name, daemon=True)
         thread.start()
         ready.wait()
-        self._loop, self._thread, self._pid = loop, thread, os.getpid()
+        self._loop, self._thread = loop, thread
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the private loop and return its result (or raise its exception)."""
@@ -133,7 +132,7 @@ class LoopThread:
             self._closed = True
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
-        if loop is None or thread is None or self._pid != os.getpid():
+        if loop is None or thread is None:
             return
         if thread is threading.current_thread():
             loop.stop()

@@ -44,11 +44,13 @@ def check_id(value: object, name: str) -> str:
 
 def encode_request_body(request_body: object) -> bytes:
     """Check a request body (dict or Struct) and return its JSON; unset fields left out."""
-    if isinstance(request_body, RequestBody):
+    if type(request_body) is dict:  # the usual case, without an ABC instance check
+        given: Mapping[Any, Any] = request_body
+    elif isinstance(request_body, RequestBody):
         # A Struct is built without checking its types or Meta ranges: check them here.
-        given: Mapping[Any, Any] = msgspec.structs.asdict(request_body)
+        given = msgspec.structs.asdict(request_body)
     elif isinstance(request_body, Mapping):
-        given = request_body
+        given = dict(request_body)
     else:
         raise RequestTypeError(
             "request_body must be a dict or an "
@@ -56,12 +58,16 @@ def encode_request_body(request_body: object) -> bytes:
             f"got {type(request_body).__name__}",
             field="request_body",
         )
-    # None means "not set", as for the Struct's defaults: it is left out of the JSON.
-    fields = {k: v for k, v in given.items() if v is not None}
     try:
-        body = msgspec.convert(fields, RequestBody, strict=True)
-    except msgspec.ValidationError as exc:
-        raise _body_error(exc, fields) from None
+        # None is every optional field's default, so it is left out of the JSON (not set).
+        body = msgspec.convert(given, RequestBody, strict=True)
+    except msgspec.ValidationError:
+        # Explain it as if None fields were absent: a None prompt is a missing prompt.
+        fields = {k: v for k, v in given.items() if v is not None}
+        try:
+            body = msgspec.convert(fields, RequestBody, strict=True)
+        except msgspec.ValidationError as exc:
+            raise _body_error(exc, fields) from None
     return _ENCODER.encode(body)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -161,3 +162,14 @@ def test_idempotency_keys_are_random_uuid4s() -> None:
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
         assert str(parsed) == key
+    assert {key[19] for key in keys} == set("89ab")  # the variant's free bit is random
+
+
+def test_idempotency_keys_are_unique_across_threads() -> None:
+    def draw() -> list[str]:
+        return [new_idempotency_key() for _ in range(5000)]
+
+    with ThreadPoolExecutor(8) as pool:
+        batches = list(pool.map(lambda _: draw(), range(8)))
+    keys = [key for batch in batches for key in batch]
+    assert len(set(keys)) == len(keys) == 40000

@@ -187,13 +187,17 @@ def test_forked_child_makes_a_working_call() -> None:
             os.waitpid(pid, 0)
             again = create(**args).response  # the parent's client still works
             client.close()
-            print(json.dumps({"parent": parent, "child": child, "again": again}))
+            keys = [r.headers["Idempotency-Key"] for r in emu.requests]
+            print(json.dumps({"parent": parent, "child": child, "again": again, "keys": keys}))
         """
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["parent"] == out["child"] == out["again"]
     assert out["parent"]
+    # Keys are drawn in batches: the child must not reuse the parent's batch.
+    assert len(out["keys"]) == 3
+    assert len(set(out["keys"])) == 3, out["keys"]
 
 
 def test_ctrl_c_interrupts_a_call_and_cancels_the_request() -> None:

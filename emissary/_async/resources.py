@@ -10,22 +10,21 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._config import check_retry_config, check_timeout_ms, parse_server_url
-from .._protocol import (
-    ATTEMPT_HEADER,
-    IDEMPOTENCY_HEADER,
-    new_idempotency_key,
-    parse_completion_response,
-)
+from .._protocol import ATTEMPT_HEADER, parse_completion_response
 from .._retry import first_attempt_timeout, retry_after_failure
 from .._validation import encode_request_body
 from ..errors import APIConnectionError, SDKError
 from ..models import (
+    Completion,
     GetCompletionsFromDeploymentRequestBody,
     GetCompletionsFromDeploymentResponseBody,
 )
 from ..utils import RetryConfig
 
 if TYPE_CHECKING:
+    from yarl import URL
+
+    from .._transport import Transport
     from .client import AsyncEmissaryClient
 
 
@@ -74,33 +73,47 @@ class AsyncCompletions:
         base = settings.server_url if server_url is None else parse_server_url(server_url)
         url = client._urls.get(base, project_id, deployment_id)
         body = encode_request_body(request_body)
+        if retries is None and timeout_ms is None:
+            config, timeout_s = settings.retry_config, settings.timeout_s
+            first_timeout_s = settings.first_attempt_timeout_s
+        else:
+            config = settings.retry_config if retries is None else check_retry_config(retries)
+            timeout_s = settings.timeout_s if timeout_ms is None else check_timeout_ms(timeout_ms)
+            first_timeout_s = first_attempt_timeout(config, timeout_s)
+        # One Idempotency-Key for the logical call, the same on every attempt.
         headers = settings.call_headers()
-        # One key for the logical call, the same on every attempt: servers de-duplicate.
-        headers[IDEMPOTENCY_HEADER] = new_idempotency_key()
-        config = settings.retry_config if retries is None else check_retry_config(retries)
-        timeout_s = settings.timeout_s if timeout_ms is None else check_timeout_ms(timeout_ms)
-        send = client._transport.send
+        transport = client._transport
         max_bytes = settings.max_response_bytes
-
-        async def attempt(
-            attempt_timeout_s: float, number: int
-        ) -> GetCompletionsFromDeploymentResponseBody:
-            headers[ATTEMPT_HEADER] = str(number)
-            result = await send(
-                url, headers, body, timeout_s=attempt_timeout_s, max_response_bytes=max_bytes
-            )
-            return parse_completion_response(
-                result.status, result.headers, result.body, url, result.truncated
-            )
-
         runtime = client._retry_runtime
         started = runtime.clock()
-        try:  # the first attempt is made here: a call that succeeds never enters the retry loop
-            completion = await attempt(first_attempt_timeout(config, timeout_s), 1)
+        try:  # the first attempt: a call that succeeds never enters the retry loop
+            completion = await _send_once(transport, url, headers, body, first_timeout_s, max_bytes)
         except (SDKError, APIConnectionError) as error:
+
+            async def attempt(attempt_timeout_s: float, number: int) -> Completion:
+                headers[ATTEMPT_HEADER] = str(number)
+                return await _send_once(transport, url, headers, body, attempt_timeout_s, max_bytes)
+
             return await retry_after_failure(error, attempt, config, timeout_s, runtime, started)
         runtime.bucket.deposit()
         return completion
+
+
+async def _send_once(
+    transport: Transport,
+    url: URL,
+    headers: dict[str, str],
+    body: bytes,
+    timeout_s: float,
+    max_response_bytes: int,
+) -> Completion:
+    """One attempt: send, then read the response as a completion or its error."""
+    result = await transport.send(
+        url, headers, body, timeout_s=timeout_s, max_response_bytes=max_response_bytes
+    )
+    return parse_completion_response(
+        result.status, result.headers, result.body, url, result.truncated
+    )
 
 
 class AsyncDeployments:
