@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py --quick   # floor and emissary only, a few seconds (CI)
     python benchmarks/bench.py           # every client, each in its own virtualenv
+    python benchmarks/bench.py --clients floor emissary --rounds 9   # a subset
 
 nginx (Debian package) runs with a generated config on a free port, one worker, answering
 ``return 200`` with a fixed JSON body, pinned to CPU 1; each measurement is a fresh client
@@ -161,6 +162,13 @@ def python_for(client: str, quick: bool) -> str:
     return str(python)
 
 
+def byte_compile(python: str) -> None:
+    """Byte-compile the checkout, as pip does when it installs a wheel: run from an editable
+    install with PYTHONDONTWRITEBYTECODE set, emissary would be recompiled from source at
+    every start, which measures the compiler (about 15 ms), not the package."""
+    subprocess.run([python, "-m", "compileall", "-q", str(ROOT / "emissary")], check=True)
+
+
 def measure(nginx: Nginx, python: str, client: str, scenario: str, requests: int) -> dict[str, Any]:
     kind = "async" if scenario.startswith("async") else scenario
     args = [*pinned(0), python, str(HERE / "clients.py"), client, kind, "--url", nginx.url]
@@ -300,9 +308,10 @@ def chart(summary: dict[str, Any], plan: dict[str, list[str]], path: Path) -> No
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="floor and emissary only (CI)")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (quick 3, full 5)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (quick 3, full 7)")
     parser.add_argument("--requests", type=int, help="requests per measurement")
     parser.add_argument("--memory-requests", type=int, default=100_000)
+    parser.add_argument("--clients", nargs="+", choices=sorted(FULL), help="only these clients")
     parser.add_argument("--chart", metavar="JSON", help="only draw the chart of a results file")
     options = parser.parse_args()
     if options.chart:
@@ -310,17 +319,24 @@ def main() -> int:
         chart(report["summary"], FULL, Path(options.chart).with_suffix(".png"))
         return 0
     plan = QUICK if options.quick else FULL
-    rounds_n = options.rounds or (3 if options.quick else 5)
-    requests = options.requests or (1500 if options.quick else 4000)
+    if options.clients:
+        plan = {client: plan[client] for client in plan if client in options.clients}
+    rounds_n = options.rounds or (3 if options.quick else 7)
+    requests = options.requests or (1500 if options.quick else 8000)
     pythons = {client: python_for(client, options.quick) for client in plan}
+    if "emissary" in pythons:
+        byte_compile(pythons["emissary"])
     nginx = Nginx()
     rounds: list[dict[tuple[str, str], dict[str, Any]]] = []
     try:
         scenarios = sorted({s for ss in plan.values() for s in ss})
         for number in range(rounds_n):
             results: dict[tuple[str, str], dict[str, Any]] = {}
+            order = list(plan.items())
+            if number % 2:
+                order.reverse()  # A B, then B A: drift during a round favours nobody
             for scenario in scenarios:
-                for client, wanted in plan.items():
+                for client, wanted in order:
                     if scenario not in wanted:
                         continue
                     if scenario == "memory" and number > 0:
@@ -336,7 +352,7 @@ def main() -> int:
         nginx.stop()
     summary = summarise(rounds)
     checks = targets(summary)
-    mode = "quick" if options.quick else "full"
+    mode = "quick" if options.quick else "full" if plan == FULL else "partial"
     RESULTS.mkdir(exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "pinned": bool(pinned(0))}
     report = {
@@ -354,7 +370,7 @@ def main() -> int:
     print()
     for target, measured, limit, holds in checks:
         print(f"{'PASS' if holds else 'MISS'}  {target}: {measured:.3f} (limit {limit})")
-    if not options.quick:  # matplotlib lives in the emissary virtualenv
+    if mode == "full":  # matplotlib lives in the emissary virtualenv
         subprocess.run(
             [pythons["emissary"], __file__, "--chart", str(RESULTS / "full.json")], check=True
         )

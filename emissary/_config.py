@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 import yarl
 
@@ -144,25 +143,45 @@ def check_retry_config(value: object, name: str = "retries") -> RetryConfig:
     )
 
 
-@dataclass(frozen=True)
 class ClientSettings:
-    """Everything a client needs to send requests, checked once."""
+    """Everything a client needs to send requests, checked once (see `resolve`)."""
 
-    server_url: str
-    api_key: ApiKey
-    retry_config: RetryConfig
-    timeout_s: float
-    max_response_bytes: int
-    session_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    """Headers the same on every request, set once on the HTTP session (never in a repr):
-    content type, accept, user agent and, when it is a fixed string, the API key."""
+    __slots__ = (
+        "api_key",
+        "first_attempt_timeout_s",
+        "max_response_bytes",
+        "retry_config",
+        "server_url",
+        "session_headers",
+        "timeout_s",
+    )
 
-    first_attempt_timeout_s: float = field(init=False, repr=False)
-    """The first attempt's limit under the client's own settings (see `first_attempt_timeout`)."""
+    def __init__(
+        self,
+        *,
+        server_url: str,
+        api_key: ApiKey,
+        retry_config: RetryConfig,
+        timeout_s: float,
+        max_response_bytes: int,
+        session_headers: Mapping[str, str],
+    ) -> None:
+        self.server_url = server_url
+        self.api_key = api_key
+        self.retry_config = retry_config
+        self.timeout_s = timeout_s
+        self.max_response_bytes = max_response_bytes
+        self.session_headers = session_headers
+        """Headers the same on every request, set once on the HTTP session (never in a
+        repr): content type, accept, user agent and, when it is a fixed string, the key."""
+        self.first_attempt_timeout_s = first_attempt_timeout(retry_config, timeout_s)
+        """The first attempt's limit under the client's own settings."""
 
-    def __post_init__(self) -> None:
-        first = first_attempt_timeout(self.retry_config, self.timeout_s)
-        object.__setattr__(self, "first_attempt_timeout_s", first)
+    def __repr__(self) -> str:
+        return (
+            f"ClientSettings(server_url={self.server_url!r}, api_key=<redacted>, "
+            f"retry_config={self.retry_config!r}, timeout_s={self.timeout_s!r})"
+        )
 
     def call_headers(self) -> dict[str, str]:
         """A fresh dict of one call's own headers, as its first attempt sends them: a new

@@ -7,6 +7,7 @@ The session is created lazily on the event loop that first uses it and reused th
 (keep-alive). Used from another loop (a second ``asyncio.run()``) or in a forked child, the
 old session is detached, never touched from the wrong loop or process, and a new one made.
 Redirects are never followed, so the API key and body cannot be forwarded to another host.
+Plain-HTTP connections read in 64 KiB chunks rather than asyncio's 256 KiB (`_Connector`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import threading
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import aiohttp
 import yarl
@@ -28,12 +30,21 @@ from .errors import (
     ConfigurationError,
 )
 
+if TYPE_CHECKING:
+    from aiohttp.client_proto import ResponseHandler
+    from aiohttp.client_reqrep import ClientRequest
+    from aiohttp.tracing import Trace
+
+
 ERROR_BODY_LIMIT = 1 << 20
 """At most this much of an error response body is read (1 MiB); the rest is discarded."""
 DEFAULT_MAX_RESPONSE_BYTES = 16 << 20
 """A success body larger than this (16 MiB) is refused while reading."""
 DEFAULT_MAX_CONNECTIONS = 100
 _INHERITED: list[aiohttp.BaseConnector] = []
+HEAP_READ_SIZE = 64 * 1024
+"""Socket reads of plain-HTTP connections are at most this big (see `_Connector`)."""
+_ASYNCIO_READ_SIZE = 256 * 1024
 _forks = 0
 """Bumped in every forked child: tells a new process apart without a system call per request
 (`os.getpid` is one on current glibc)."""
@@ -46,6 +57,26 @@ def _count_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_count_fork)
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, with plain-HTTP connections reading at most 64 KiB at a time.
+
+    asyncio's plain-TCP transport reads with ``recv(256 KiB)``, a buffer size that glibc
+    serves with mmap: every response then costs an mmap, an mremap to shrink the buffer and
+    an munmap, three system calls and a page fault. A 64 KiB buffer comes from the heap.
+    Only a transport still at asyncio's default is changed: TLS transports, which read into
+    a reused buffer, and others such as uvloop's have no such attribute.
+    """
+
+    async def _create_connection(
+        self, req: ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
+    ) -> ResponseHandler:
+        protocol = await super()._create_connection(req, traces, timeout)
+        transport = protocol.transport
+        if getattr(transport, "max_size", None) == _ASYNCIO_READ_SIZE:
+            transport.max_size = HEAP_READ_SIZE  # type: ignore[union-attr]
+        return protocol
 
 
 class HTTPResult(NamedTuple):
@@ -71,6 +102,7 @@ class Transport:
         self._headers = dict(headers or {})
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
         self._forks = _forks
         self._closed = False
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -90,7 +122,7 @@ class Transport:
         if session is not None:
             await self._discard(session)
         self._session = session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
+            connector=_Connector(
                 limit=self._max_connections,
                 ttl_dns_cache=300,
                 # aiohttp rounds timeouts over 5 s up to whole seconds; keep them exact so
@@ -103,8 +135,7 @@ class Transport:
             auto_decompress=True,
             trust_env=False,
         )
-        self._loop = loop
-        self._forks = _forks
+        self._loop, self._thread, self._forks = loop, threading.get_ident(), _forks
         return session
 
     async def _discard(self, session: aiohttp.ClientSession) -> None:
@@ -143,7 +174,15 @@ class Transport:
         past that the connection is dropped and the result marked truncated.
         """
         session = self._session
-        if session is None or self._loop is not asyncio.get_running_loop() or self._forks != _forks:
+        # Is the session's loop the one running this coroutine? A loop runs on one thread at
+        # a time, so yes exactly when it is running on this thread. (Cheaper than comparing
+        # with asyncio.get_running_loop(), which makes a getpid() system call on 3.11.)
+        if (
+            session is None
+            or self._thread != threading.get_ident()
+            or self._forks != _forks
+            or not self._loop.is_running()  # type: ignore[union-attr]
+        ):
             session = await self._session_for_this_loop()
         try:
             async with session.post(

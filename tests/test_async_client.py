@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import socket
+import tracemalloc
 import warnings
 
 import pytest
@@ -21,6 +23,7 @@ from emissary.testing import Emulator
 from emissary.utils import BackoffStrategy, RetryConfig
 
 from .conftest import DEPLOYMENT, PROJECT, FakeTime
+from .faults import read_request, serve_async, stop_async
 
 pytestmark = pytest.mark.anyio
 
@@ -304,3 +307,31 @@ async def test_retry_config_none_sends_once_and_backoff_retries(emulator: Emulat
     assert result.response == "fine"
     assert len(server.requests) == 4
     assert len(sleeps) == 2
+
+
+async def test_plain_http_responses_are_read_without_a_256_kib_buffer() -> None:
+    # asyncio reads plain TCP with recv(256 KiB): a buffer glibc maps and unmaps for every
+    # response. The client's connections read 64 KiB at most, from the heap.
+    body = b'{"id": "c", "response": "ok"}'
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    def answer(conn: socket.socket) -> None:
+        while read_request(conn):
+            conn.sendall(reply)
+
+    server = await serve_async(answer, read_first=False)
+    try:
+        async with AsyncEmissaryClient(api_key="k", server_url=server.url) as client:
+            create = client.deployments.completions.create
+            args = {"project_id": "p", "deployment_id": "d", "request_body": {"prompt": "x"}}
+            await create(**args)  # the connection is made
+            tracemalloc.start()
+            try:
+                for _ in range(3):
+                    assert (await create(**args)).response == "ok"
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+    finally:
+        await stop_async(server)
+    assert peak < 200 * 1024, f"peak traced memory {peak} bytes"
