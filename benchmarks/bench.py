@@ -302,7 +302,8 @@ def chart(summary: dict[str, Any], plan: dict[str, list[str]], path: Path) -> No
     ax.set_yscale("log")
     ax.set_ylabel("client CPU µs per request (log)")
     ax.set_title("Client CPU per request against local nginx (median of rounds; lower is better)")
-    ax.legend()
+    ax.set_ylim(top=ax.get_ylim()[1] * 3)  # room for the legend above the bars
+    ax.legend(loc="upper center", ncol=len(plan))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
