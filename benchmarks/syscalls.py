@@ -51,9 +51,7 @@ def main() -> int:
         for client in options.clients:
             low = syscall_counts(nginx, client, 1000, options.concurrency)
             high = syscall_counts(nginx, client, 3000, options.concurrency)
-            per_request = {
-                name: (count - low.get(name, 0)) / 2000 for name, count in high.items()
-            }
+            per_request = {name: (count - low.get(name, 0)) / 2000 for name, count in high.items()}
             shown = sorted(
                 ((n, v) for n, v in per_request.items() if v >= 0.01 and n != "total"),
                 key=lambda item: -item[1],
