@@ -2,9 +2,9 @@
 
 `LoopThread.run(coro)` hands a coroutine to the loop and blocks until it finishes, from any
 number of threads at once. It is the lean cousin of anyio's blocking portal: one
-``call_soon_threadsafe`` and one bare lock per call (32 µs a call here against the portal's
-99 µs: ``python benchmarks/handoff.py``), and one long-lived loop (the pooled aiohttp session
-lives on it, so it must not stop when the last caller leaves).
+``call_soon_threadsafe`` and one bare lock per call (32-37 µs a call here against the portal's
+80-105 µs, one core: ``taskset -c 0 python benchmarks/handoff.py``), and one long-lived loop (the
+pooled aiohttp session lives on it, so it must not stop when the last caller leaves).
 
 - A thread that already runs an event loop (a notebook, an async framework) can call it:
   the work runs on the private loop, never on the caller's.
