@@ -1,7 +1,7 @@
 """Client settings: where they come from (arguments, environment) and how they are checked.
 
-Everything here runs once per client (or once per distinct per-call override), never on the
-hot path of a request.
+Everything here runs once per client (or per call that overrides a setting), except
+`ClientSettings.call_headers`, the one per-call piece: a new key and the attempt number.
 """
 
 from __future__ import annotations
