@@ -3,6 +3,8 @@
     python benchmarks/bench.py --quick   # floor and emissary only, a few seconds (CI)
     python benchmarks/bench.py           # every client, each in its own virtualenv
     python benchmarks/bench.py --clients floor emissary --rounds 9   # a subset
+    python benchmarks/bench.py --clients floor emissary --python python3.13   # another Python
+    python benchmarks/bench.py --clients floor emissary --gc-threshold 2000   # GC tuned
 
 nginx (Debian package) runs with a generated config on a free port, one worker, answering
 ``return 200`` with a fixed JSON body, pinned to CPU 1; each measurement is a fresh client
@@ -11,6 +13,12 @@ each result is compared with the floor (raw aiohttp + msgspec) measured in the s
 Every response is checked by the client, and nginx's request count must equal the client's
 successes, or the run is void. Results: ``benchmarks/results/<mode>.json``, a Markdown table
 on stdout and, in a full run, ``benchmarks/results/full.png``.
+
+Each timed measurement also counts the garbage collector's runs: up to Python 3.12 the
+generation-0 threshold is 700 tracked objects, which aiohttp's per-request objects stay
+under at 64 requests in flight but not at 100 or more, so at 256 the collector runs about
+every 100 requests, for every aiohttp-based client alike. ``--gc-threshold`` shows what that
+costs: it sets the threshold in every client process (3.13 made it 2,000).
 """
 
 from __future__ import annotations
@@ -146,16 +154,26 @@ class Nginx:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def python_for(client: str, quick: bool) -> str:
-    """The interpreter of `client`'s own virtualenv (created on first use)."""
+def python_for(client: str, quick: bool, base: str | None = None) -> str:
+    """The interpreter of `client`'s own virtualenv (created on first use), made from `base`
+    (this interpreter by default; another one gets its own virtualenvs)."""
     if quick:
-        return sys.executable
+        return base or sys.executable
     name = VENV_OF[client]
     path = VENVS / name
+    if base is not None:
+        version = subprocess.run(
+            [base, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        path = VENVS / f"{name}-py{version}"
     python = path / "bin" / "python"
     if not python.exists():
         print(f"creating virtualenv {path} ...", file=sys.stderr)
-        venv.create(path, with_pip=True)
+        if base is None:
+            venv.create(path, with_pip=True)
+        else:
+            subprocess.run([base, "-m", "venv", str(path)], check=True)
         subprocess.run(
             [str(python), "-m", "pip", "install", "-q", *VENV_PACKAGES[name]], check=True
         )
@@ -169,9 +187,18 @@ def byte_compile(python: str) -> None:
     subprocess.run([python, "-m", "compileall", "-q", str(ROOT / "emissary")], check=True)
 
 
-def measure(nginx: Nginx, python: str, client: str, scenario: str, requests: int) -> dict[str, Any]:
+def measure(
+    nginx: Nginx,
+    python: str,
+    client: str,
+    scenario: str,
+    requests: int,
+    gc_threshold: int | None = None,
+) -> dict[str, Any]:
     kind = "async" if scenario.startswith("async") else scenario
     args = [*pinned(0), python, str(HERE / "clients.py"), client, kind, "--url", nginx.url]
+    if gc_threshold is not None:
+        args += ["--gc-threshold", str(gc_threshold)]
     if scenario.startswith("async"):
         args += ["--concurrency", scenario[5:]]
     if scenario == "memory":
@@ -193,6 +220,7 @@ def measure(nginx: Nginx, python: str, client: str, scenario: str, requests: int
         measured = result["successes"] - 200
         result["cpu_us_per_req"] = result["cpu_s"] / measured * 1e6
         result["req_per_s"] = measured / result["wall_s"]
+        result["gc_per_1k_req"] = sum(result["gc"]) / measured * 1000
     return result
 
 
@@ -205,6 +233,7 @@ def summarise(rounds: list[dict[tuple[str, str], dict[str, Any]]]) -> dict[str, 
             if "cpu_us_per_req" in result:
                 row["cpu_us_per_req"].append(result["cpu_us_per_req"])
                 row["req_per_s"].append(result["req_per_s"])
+                row["gc_per_1k_req"].append(result["gc_per_1k_req"])
                 base = results.get(("floor", scenario if scenario != "sync" else "async1"))
                 if base is not None:
                     row["ratio"].append(result["cpu_us_per_req"] / base["cpu_us_per_req"])
@@ -281,6 +310,22 @@ def table(summary: dict[str, Any], plan: dict[str, list[str]]) -> str:
     return "\n".join(lines)
 
 
+def gc_table(summary: dict[str, Any], plan: dict[str, list[str]]) -> str:
+    """Garbage collections (all generations) per 1,000 requests, median of rounds."""
+    scenarios = ["sync", "async1", "async16", "async64", "async256"]
+    lines = [
+        "| GC runs per 1,000 requests | " + " | ".join(scenarios) + " |",
+        "|---" * (len(scenarios) + 1) + "|",
+    ]
+    for client in plan:
+        cells = []
+        for scenario in scenarios:
+            entry = summary.get(f"{client}/{scenario}", {}).get("gc_per_1k_req")
+            cells.append("–" if entry is None else f"{entry['median']:.1f}")
+        lines.append(f"| {client} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def chart(summary: dict[str, Any], plan: dict[str, list[str]], path: Path) -> None:
     import matplotlib
 
@@ -315,6 +360,10 @@ def main() -> int:
     parser.add_argument("--requests", type=int, help="requests per measurement")
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--clients", nargs="+", choices=sorted(FULL), help="only these clients")
+    parser.add_argument("--python", metavar="EXE", help="build the virtualenvs from this Python")
+    parser.add_argument(
+        "--gc-threshold", type=int, metavar="N", help="gc.set_threshold(N) in every client"
+    )
     parser.add_argument("--chart", metavar="JSON", help="only draw the chart of a results file")
     options = parser.parse_args()
     if options.chart:
@@ -326,7 +375,7 @@ def main() -> int:
         plan = {client: plan[client] for client in plan if client in options.clients}
     rounds_n = options.rounds or (3 if options.quick else 7)
     requests = options.requests or (1500 if options.quick else 8000)
-    pythons = {client: python_for(client, options.quick) for client in plan}
+    pythons = {client: python_for(client, options.quick, options.python) for client in plan}
     if "emissary" in pythons:
         byte_compile(pythons["emissary"])
     nginx = Nginx()
@@ -347,7 +396,7 @@ def main() -> int:
                     n = options.memory_requests if scenario == "memory" else requests
                     n = max(400, int(n * SLOW.get(client, 1.0)))
                     results[(client, scenario)] = measure(
-                        nginx, pythons[client], client, scenario, n
+                        nginx, pythons[client], client, scenario, n, options.gc_threshold
                     )
             rounds.append(results)
             print(f"round {number + 1}/{rounds_n} done", file=sys.stderr)
@@ -356,8 +405,19 @@ def main() -> int:
     summary = summarise(rounds)
     checks = targets(summary)
     mode = "quick" if options.quick else "full" if plan == FULL else "partial"
+    if options.python or options.gc_threshold is not None:
+        mode = "partial"  # full.json is the reference run: default Python, default GC
     RESULTS.mkdir(exist_ok=True)
-    machine = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "pinned": bool(pinned(0))}
+    version = subprocess.run(
+        [next(iter(pythons.values())), "-c", "import sys; print(sys.version.split()[0])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    machine = {
+        "cpus": os.cpu_count(),
+        "python": version,
+        "pinned": bool(pinned(0)),
+        "gc_threshold": options.gc_threshold,
+    }
     report = {
         "mode": mode,
         "rounds": rounds_n,
@@ -370,6 +430,8 @@ def main() -> int:
     }
     (RESULTS / f"{mode}.json").write_text(json.dumps(report, indent=1))
     print(table(summary, plan))
+    print()
+    print(gc_table(summary, plan))
     print()
     for target, measured, limit, holds in checks:
         print(f"{'PASS' if holds else 'MISS'}  {target}: {measured:.3f} (limit {limit})")
