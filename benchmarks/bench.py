@@ -5,6 +5,7 @@
     python benchmarks/bench.py --clients floor emissary --rounds 9   # a subset
     python benchmarks/bench.py --clients floor emissary --python python3.13   # another Python
     python benchmarks/bench.py --clients floor emissary --gc-threshold 2000   # GC tuned
+    python benchmarks/bench.py --clients floor emissary --pool 64   # 64 connections, not 100
 
 nginx (Debian package) runs with a generated config on a free port, one worker, answering
 ``return 200`` with a fixed JSON body, pinned to CPU 1; each measurement is a fresh client
@@ -194,11 +195,14 @@ def measure(
     scenario: str,
     requests: int,
     gc_threshold: int | None = None,
+    pool: int | None = None,
 ) -> dict[str, Any]:
     kind = "async" if scenario.startswith("async") else scenario
     args = [*pinned(0), python, str(HERE / "clients.py"), client, kind, "--url", nginx.url]
     if gc_threshold is not None:
         args += ["--gc-threshold", str(gc_threshold)]
+    if pool is not None:
+        args += ["--pool", str(pool)]
     if scenario.startswith("async"):
         args += ["--concurrency", scenario[5:]]
     if scenario == "memory":
@@ -364,6 +368,9 @@ def main() -> int:
     parser.add_argument(
         "--gc-threshold", type=int, metavar="N", help="gc.set_threshold(N) in every client"
     )
+    parser.add_argument(
+        "--pool", type=int, metavar="N", help="connections for the floor and emissary (100)"
+    )
     parser.add_argument("--chart", metavar="JSON", help="only draw the chart of a results file")
     options = parser.parse_args()
     if options.chart:
@@ -396,8 +403,9 @@ def main() -> int:
                     n = options.memory_requests if scenario == "memory" else requests
                     n = max(400, int(n * SLOW.get(client, 1.0)))
                     results[(client, scenario)] = measure(
-                        nginx, pythons[client], client, scenario, n, options.gc_threshold
-                    )
+                        nginx, pythons[client], client, scenario, n, options.gc_threshold,
+                        options.pool,
+                    )  # fmt: skip
             rounds.append(results)
             print(f"round {number + 1}/{rounds_n} done", file=sys.stderr)
     finally:
@@ -405,8 +413,8 @@ def main() -> int:
     summary = summarise(rounds)
     checks = targets(summary)
     mode = "quick" if options.quick else "full" if plan == FULL else "partial"
-    if options.python or options.gc_threshold is not None:
-        mode = "partial"  # full.json is the reference run: default Python, default GC
+    if options.python or options.gc_threshold is not None or options.pool is not None:
+        mode = "partial"  # full.json is the reference run: default Python, GC and pool
     RESULTS.mkdir(exist_ok=True)
     version = subprocess.run(
         [next(iter(pythons.values())), "-c", "import sys; print(sys.version.split()[0])"],
@@ -417,6 +425,7 @@ def main() -> int:
         "python": version,
         "pinned": bool(pinned(0)),
         "gc_threshold": options.gc_threshold,
+        "pool": options.pool,
     }
     report = {
         "mode": mode,

@@ -30,6 +30,9 @@ PROMPT = "What is the capital of France?"
 EXPECTED = "Paris"
 WARMUP = 200
 PROJECT, DEPLOYMENT = "bench-project", "bench-deployment"
+POOL = 100
+"""Connections per client for the floor and emissary (aiohttp's and emissary's default);
+``--pool`` changes it."""
 
 
 def rss_kb() -> int:
@@ -69,7 +72,7 @@ def floor_async(url: str) -> Any:
     state: dict[str, Any] = {}
 
     async def setup() -> None:
-        state["session"] = aiohttp.ClientSession()
+        state["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=POOL))
 
     async def call() -> None:
         async with state["session"].post(target, data=body, headers=headers) as response:
@@ -88,7 +91,7 @@ def emissary_async(url: str) -> Any:
     state: dict[str, Any] = {}
 
     async def setup() -> None:
-        state["client"] = AsyncEmissaryClient(api_key="k", server_url=url)
+        state["client"] = AsyncEmissaryClient(api_key="k", server_url=url, max_connections=POOL)
 
     async def call() -> None:
         result = await state["client"].deployments.completions.create(
@@ -107,7 +110,7 @@ def emissary_async(url: str) -> Any:
 def emissary_sync(url: str) -> Any:
     from emissary import EmissaryClient
 
-    client = EmissaryClient(api_key="k", server_url=url)
+    client = EmissaryClient(api_key="k", server_url=url, max_connections=POOL)
 
     def call() -> None:
         result = client.deployments.completions.create(
@@ -277,6 +280,7 @@ def run_cold(client: str, url: str) -> dict[str, Any]:
 
 
 def main() -> None:
+    global POOL
     parser = argparse.ArgumentParser()
     parser.add_argument("client", choices=sorted(CLIENTS))
     parser.add_argument("scenario", choices=["sync", "async", "cold", "memory"])
@@ -284,7 +288,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--gc-threshold", type=int, help="gc.set_threshold(N) before anything")
+    parser.add_argument("--pool", type=int, default=POOL, help="connections (floor, emissary)")
     options = parser.parse_args()
+    POOL = options.pool
     if options.gc_threshold is not None:
         gc.set_threshold(options.gc_threshold)
     if options.scenario == "cold":

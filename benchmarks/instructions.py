@@ -5,8 +5,10 @@
 CPU time on a shared VM moves by about ±10 % between runs; instruction counts do not.
 Each client runs `clients.py` twice under ``valgrind --tool=callgrind`` against a private
 nginx (500 and 2,500 requests), and the difference over 2,000 requests is the cost of one
-request with start-up and imports cancelled out. Needs valgrind and nginx; takes about a
-minute per client and concurrency.
+request with start-up and imports cancelled out. The same runs count the objects allocated
+per request that the cyclic garbage collector tracks (calls of CPython's
+``_PyObject_GC_Link``): what drives how often it runs. Needs valgrind and nginx; takes
+about a minute per client and concurrency.
 """
 
 from __future__ import annotations
@@ -17,25 +19,52 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from bench import HERE, ROOT, Nginx
 
+GC_LINK = "_PyObject_GC_Link"
+"""CPython's hook for every new object the cyclic collector tracks."""
 
-def instructions(nginx: Nginx, client: str, requests: int, concurrency: int, hash_seed: int) -> int:
+
+def instructions(
+    nginx: Nginx, client: str, requests: int, concurrency: int, hash_seed: int
+) -> tuple[int, int]:
+    """(instructions, tracked objects allocated) for one run of `requests` requests."""
     # A fixed hash seed: dict and set layouts (and so the work) are then the same every run.
     env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
-    proc = subprocess.run(
-        [
-            "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-            sys.executable, str(HERE / "clients.py"), client, "async", "--url", nginx.url,
-            "--requests", str(requests), "--concurrency", str(concurrency),
-        ],
-        capture_output=True, text=True, cwd=ROOT, check=True, env=env,
-    )  # fmt: skip
-    match = re.search(r"Collected : (\d+)", proc.stderr)
-    if match is None:
-        raise SystemExit(f"no callgrind total for {client}:\n{proc.stderr[-2000:]}")
-    return int(match.group(1))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        proc = subprocess.run(
+            [
+                "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                sys.executable, str(HERE / "clients.py"), client, "async", "--url", nginx.url,
+                "--requests", str(requests), "--concurrency", str(concurrency),
+            ],
+            capture_output=True, text=True, cwd=ROOT, check=True, env=env,
+        )  # fmt: skip
+        match = re.search(r"Collected : (\d+)", proc.stderr)
+        if match is None:
+            raise SystemExit(f"no callgrind total for {client}:\n{proc.stderr[-2000:]}")
+        return int(match.group(1)), calls_of(out, GC_LINK)
+
+
+def calls_of(profile: Path, function: str) -> int:
+    """How often `function` was called, summed over its callers in a callgrind profile."""
+    names: dict[str, str] = {}  # callgrind names a function once, then by "(id)" alone
+    total, callee = 0, None
+    with open(profile) as lines:
+        for line in lines:
+            if line.startswith(("fn=", "cfn=")):
+                ident, _, name = line.partition("=")[2].strip().partition(" ")
+                if name:
+                    names[ident] = name
+                if line.startswith("cfn="):
+                    callee = names.get(ident)
+            elif line.startswith("calls=") and callee == function:
+                total += int(line[6:].split()[0])
+    return total
 
 
 def main() -> int:
@@ -49,15 +78,18 @@ def main() -> int:
     nginx = Nginx()
     try:
         for concurrency in options.concurrency:
-            per_request = {}
+            per_request: dict[str, tuple[float, float]] = {}
             for client in options.clients:
                 low = instructions(nginx, client, 500, concurrency, options.hash_seed)
                 high = instructions(nginx, client, 2500, concurrency, options.hash_seed)
-                per_request[client] = (high - low) / 2000
+                per_request[client] = ((high[0] - low[0]) / 2000, (high[1] - low[1]) / 2000)
             floor = per_request.get("floor")
-            for client, count in per_request.items():
-                ratio = f" ×{count / floor:.3f}" if floor else ""
-                print(f"c{concurrency} {client}: {count:,.0f} instructions/request{ratio}")
+            for client, (count, tracked) in per_request.items():
+                ratio = f" ×{count / floor[0]:.3f}" if floor else ""
+                print(
+                    f"c{concurrency} {client}: {count:,.0f} instructions/request{ratio}, "
+                    f"{tracked:.1f} GC-tracked objects allocated/request"
+                )
     finally:
         nginx.stop()
     return 0
