@@ -229,7 +229,11 @@ class Transport:
         if timeout is None:
             if len(self._timeouts) > 64:
                 self._timeouts.clear()
-            timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+            # ceil_threshold: aiohttp would round a limit of 5 s or more up to the next
+            # whole second, and the attempt could outlive the call's budget.
+            timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(
+                total=seconds, ceil_threshold=math.inf
+            )
         return timeout
 
     def close_idle(self) -> bool:

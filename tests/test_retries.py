@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -305,6 +306,30 @@ async def test_no_attempt_runs_past_the_budget(emulator: Emulator) -> None:
             await create(client, retries=config(budget=300))
         elapsed = time.monotonic() - start
     assert 0.25 <= elapsed < 2.0
+
+
+async def test_an_attempt_deadline_over_5_s_is_not_rounded_up() -> None:
+    # aiohttp rounds a timeout of 5 s or more up to the next whole second of loop time
+    # unless told not to: an attempt could then outlive its limit, and the call's budget,
+    # by up to a second. Pick a limit that would end half-way through a second, and look at
+    # the deadline the loop holds for the attempt while the server says nothing.
+    server = await serve_async(lambda conn: server.wait_for_peer_close(conn))
+    loop = asyncio.get_running_loop()
+    try:
+        async with AsyncEmissaryClient(api_key="k", server_url=server.url) as client:
+            limit_s = 7.0 + (0.5 - loop.time()) % 1.0  # loop.time() + limit_s ends in .5
+            start = loop.time()
+            call = asyncio.ensure_future(create(client, timeout_ms=limit_s * 1000))
+            assert await asyncio.to_thread(server.accepted.wait, 10)
+            deadlines = [timer.when() for timer in loop._scheduled]  # type: ignore[attr-defined]
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+    finally:
+        await stop_async(server)
+    expected = start + limit_s
+    assert any(expected <= when < expected + 0.2 for when in deadlines), (expected, deadlines)
+    assert not any(abs(when - math.ceil(expected)) < 0.01 for when in deadlines)
 
 
 async def test_a_dripped_body_times_out_on_schedule(
