@@ -288,15 +288,23 @@ def targets(summary: dict[str, Any]) -> list[tuple[str, float, float, bool]]:
     return checks
 
 
+TIMED = ["sync", "async1", "async16", "async64", "async256"]
+"""The scenarios measured in CPU per request, as table and chart columns."""
+
+
+def markdown(corner: str, columns: list[str], rows: dict[str, list[str]]) -> str:
+    """A Markdown table: one row per client."""
+    lines = [f"| {corner} | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows.items()]
+    return "\n".join(lines)
+
+
 def table(summary: dict[str, Any], plan: dict[str, list[str]]) -> str:
-    scenarios = ["sync", "async1", "async16", "async64", "async256"]
-    lines = [
-        "| client | " + " | ".join(scenarios) + " | cold start ms | peak RSS MB |",
-        "|---" * (len(scenarios) + 3) + "|",
-    ]
+    """CPU per request (median, min-max, ratio to the floor), cold start and peak RSS."""
+    rows: dict[str, list[str]] = {}
     for client in plan:
         cells = []
-        for scenario in scenarios:
+        for scenario in TIMED:
             entry = summary.get(f"{client}/{scenario}")
             if entry is None:
                 cells.append("–")
@@ -310,24 +318,17 @@ def table(summary: dict[str, Any], plan: dict[str, list[str]]) -> str:
         rss = summary.get(f"{client}/async64", {}).get("peak_rss_mb")
         cells.append(f"{cold['median']:.0f}" if cold else "–")
         cells.append(f"{rss['median']:.0f}" if rss else "–")
-        lines.append(f"| {client} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows[client] = cells
+    return markdown("client", [*TIMED, "cold start ms", "peak RSS MB"], rows)
 
 
 def gc_table(summary: dict[str, Any], plan: dict[str, list[str]]) -> str:
     """Garbage collections (all generations) per 1,000 requests, median of rounds."""
-    scenarios = ["sync", "async1", "async16", "async64", "async256"]
-    lines = [
-        "| GC runs per 1,000 requests | " + " | ".join(scenarios) + " |",
-        "|---" * (len(scenarios) + 1) + "|",
-    ]
+    rows: dict[str, list[str]] = {}
     for client in plan:
-        cells = []
-        for scenario in scenarios:
-            entry = summary.get(f"{client}/{scenario}", {}).get("gc_per_1k_req")
-            cells.append("–" if entry is None else f"{entry['median']:.1f}")
-        lines.append(f"| {client} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        entries = [summary.get(f"{client}/{s}", {}).get("gc_per_1k_req") for s in TIMED]
+        rows[client] = ["–" if e is None else f"{e['median']:.1f}" for e in entries]
+    return markdown("GC runs per 1,000 requests", TIMED, rows)
 
 
 def chart(summary: dict[str, Any], plan: dict[str, list[str]], path: Path) -> None:
@@ -336,7 +337,7 @@ def chart(summary: dict[str, Any], plan: dict[str, list[str]], path: Path) -> No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scenarios = ["sync", "async1", "async16", "async64", "async256"]
+    scenarios = TIMED
     fig, ax = plt.subplots(figsize=(10, 5))
     width = 0.8 / len(plan)
     for index, client in enumerate(plan):
