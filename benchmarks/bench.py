@@ -225,6 +225,7 @@ def measure(
         result["cpu_us_per_req"] = result["cpu_s"] / measured * 1e6
         result["req_per_s"] = measured / result["wall_s"]
         result["gc_per_1k_req"] = sum(result["gc"]) / measured * 1000
+        result["gc_us_per_req"] = sum(result["gc_s"]) / measured * 1e6
     return result
 
 
@@ -238,6 +239,7 @@ def summarise(rounds: list[dict[tuple[str, str], dict[str, Any]]]) -> dict[str, 
                 row["cpu_us_per_req"].append(result["cpu_us_per_req"])
                 row["req_per_s"].append(result["req_per_s"])
                 row["gc_per_1k_req"].append(result["gc_per_1k_req"])
+                row["gc_us_per_req"].append(result["gc_us_per_req"])
                 base = results.get(("floor", scenario if scenario != "sync" else "async1"))
                 if base is not None:
                     row["ratio"].append(result["cpu_us_per_req"] / base["cpu_us_per_req"])
@@ -323,12 +325,20 @@ def table(summary: dict[str, Any], plan: dict[str, list[str]]) -> str:
 
 
 def gc_table(summary: dict[str, Any], plan: dict[str, list[str]]) -> str:
-    """Garbage collections (all generations) per 1,000 requests, median of rounds."""
+    """Garbage collections (all generations) per 1,000 requests, and the CPU µs per request
+    they took (part of the CPU figures above), median of rounds."""
     rows: dict[str, list[str]] = {}
     for client in plan:
-        entries = [summary.get(f"{client}/{s}", {}).get("gc_per_1k_req") for s in TIMED]
-        rows[client] = ["–" if e is None else f"{e['median']:.1f}" for e in entries]
-    return markdown("GC runs per 1,000 requests", TIMED, rows)
+        cells = []
+        for scenario in TIMED:
+            entry = summary.get(f"{client}/{scenario}", {})
+            runs, took = entry.get("gc_per_1k_req"), entry.get("gc_us_per_req")
+            if runs is None or took is None:
+                cells.append("–")
+            else:
+                cells.append(f"{runs['median']:.1f} runs, {took['median']:.1f} µs")
+        rows[client] = cells
+    return markdown("GC per 1,000 requests, µs per request", TIMED, rows)
 
 
 def chart(summary: dict[str, Any], plan: dict[str, list[str]], path: Path) -> None:

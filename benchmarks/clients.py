@@ -7,9 +7,9 @@ virtual environment holding only itself.
 
 Scenarios: ``sync`` (sequential), ``async`` (``--concurrency`` in flight), ``cold`` (import
 plus client construction), ``memory`` (RSS after 10 % and 100 % of the requests).
-The timed scenarios also report how often the cyclic garbage collector ran (per generation),
-and ``--gc-threshold N`` sets its generation-0 threshold for the whole process (every client
-alike; CPython's default is 700 up to 3.12 and 2,000 from 3.13).
+The timed scenarios also report how often the cyclic garbage collector ran and how long it
+took (per generation), and ``--gc-threshold N`` sets its generation-0 threshold for the whole
+process (every client alike; CPython's default is 700 up to 3.12 and 2,000 from 3.13).
 """
 
 from __future__ import annotations
@@ -43,10 +43,32 @@ def rss_kb() -> int:
     return 0
 
 
-def gc_collections(since: list[int] | None = None) -> list[int]:
-    """Garbage collections so far (or since the counts `since`), per generation."""
-    now = [generation["collections"] for generation in gc.get_stats()]
-    return now if since is None else [n - s for n, s in zip(now, since, strict=True)]
+class GCWatch:
+    """Runs of the cyclic garbage collector and the time they took, per generation, while
+    active (``with GCWatch() as watch:``); a collection in any thread counts."""
+
+    def __init__(self) -> None:
+        self.runs = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            generation = info["generation"]
+            self.runs[generation] += 1
+            self.seconds[generation] += time.perf_counter() - self._started
+
+    def __enter__(self) -> GCWatch:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self)
+
+    def report(self) -> dict[str, Any]:
+        return {"gc": self.runs, "gc_s": self.seconds}
 
 
 def check(ok: bool, what: object) -> None:
@@ -198,14 +220,13 @@ def run_sync(client: str, url: str, requests: int) -> dict[str, Any]:
     _, call, teardown = CLIENTS[client](url, False)
     for _ in range(WARMUP):
         call()
-    collections = gc_collections()
-    cpu, wall = time.process_time(), time.perf_counter()
-    for _ in range(requests):
-        call()
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    collections = gc_collections(since=collections)
+    with GCWatch() as watch:
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(requests):
+            call()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     teardown()
-    return {"cpu_s": cpu, "wall_s": wall, "successes": requests + WARMUP, "gc": collections}
+    return {"cpu_s": cpu, "wall_s": wall, "successes": requests + WARMUP, **watch.report()}
 
 
 async def run_async(client: str, url: str, requests: int, concurrency: int) -> dict[str, Any]:
@@ -224,13 +245,12 @@ async def run_async(client: str, url: str, requests: int, concurrency: int) -> d
         )
 
     await batch(WARMUP)
-    collections = gc_collections()
-    cpu, wall = time.process_time(), time.perf_counter()
-    await batch(requests)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    collections = gc_collections(since=collections)
+    with GCWatch() as watch:
+        cpu, wall = time.process_time(), time.perf_counter()
+        await batch(requests)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     await teardown()
-    return {"cpu_s": cpu, "wall_s": wall, "successes": requests + WARMUP, "gc": collections}
+    return {"cpu_s": cpu, "wall_s": wall, "successes": requests + WARMUP, **watch.report()}
 
 
 async def run_memory(client: str, url: str, requests: int, concurrency: int) -> dict[str, Any]:
