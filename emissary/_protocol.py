@@ -98,20 +98,32 @@ class CompletionURLs:
 
 
 _KEYS_PER_FETCH = 256
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+_KEY_STRIDE = 37
+"""A key's 36 characters and a space: `_fetch_keys` lays a batch out in one buffer."""
+_HEX_DIGIT = b"0123456789abcdef" * 16
+"""A `bytes.translate` table: byte ``b`` becomes the hex digit of its low four bits."""
+_VARIANT_DIGIT = b"89ab" * 64
+"""Likewise, to ``8``, ``9``, ``a`` or ``b`` by its low two bits (UUID variant 10xx)."""
 _fresh_keys: Iterator[str] = iter(())
 
 
 def _fetch_keys() -> Iterator[str]:
-    """`_KEYS_PER_FETCH` UUID4 strings from one `os.urandom` call."""
-    h = os.urandom(16 * _KEYS_PER_FETCH).hex()
-    return iter(
-        [
-            f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}"
-            f"-{_VARIANT[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
-            for i in range(0, len(h), 32)
-        ]
-    )
+    """`_KEYS_PER_FETCH` UUID4 strings from one `os.urandom` call.
+
+    Each random byte becomes one hex digit (its low four bits) by `bytes.translate`; the
+    fixed characters (dashes, the version ``4``, the variant's top bits) are then written
+    into every key at once with strided slices, and a space separates the keys. All of it
+    runs in C: about three times cheaper than formatting each key in Python.
+    """
+    n, stride = _KEYS_PER_FETCH, _KEY_STRIDE
+    raw = os.urandom(n * stride)
+    text = bytearray(raw.translate(_HEX_DIGIT))
+    for dash in (8, 13, 18, 23):
+        text[dash::stride] = b"-" * n
+    text[14::stride] = b"4" * n  # version 4
+    text[19::stride] = raw[19::stride].translate(_VARIANT_DIGIT)
+    text[36::stride] = b" " * n
+    return iter(text.decode("ascii").split())
 
 
 def new_idempotency_key() -> str:

@@ -165,6 +165,14 @@ def test_idempotency_keys_are_random_uuid4s() -> None:
     assert {key[19] for key in keys} == set("89ab")  # the variant's free bit is random
 
 
+def test_every_free_digit_of_an_idempotency_key_is_random() -> None:
+    keys = [new_idempotency_key() for _ in range(4000)]
+    for position in range(36):
+        if position in (8, 13, 18, 23, 14, 19):  # dashes, version, variant: checked above
+            continue
+        assert {key[position] for key in keys} == set("0123456789abcdef"), position
+
+
 def test_idempotency_keys_are_unique_across_threads() -> None:
     def draw() -> list[str]:
         return [new_idempotency_key() for _ in range(5000)]
