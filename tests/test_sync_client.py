@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from emissary import AsyncEmissaryClient, EmissaryClient, models
+from emissary._loop import LoopThread, _Wakeup
 from emissary.errors import APIErrorNotFound, ClientClosedError
 from emissary.testing import Emulator
 
@@ -269,3 +270,77 @@ def test_calling_from_the_clients_own_loop_thread_is_refused(sync_client: Emissa
 
     with pytest.raises(RuntimeError, match="AsyncEmissaryClient"):
         sync_client._runner.run(nested())
+
+
+def test_a_call_waits_for_its_own_end_whatever_bytes_its_wakeup_holds() -> None:
+    # An interrupted call's late wake-up byte may still sit in the thread's pipe: the next
+    # call must wait for its own task all the same, and get its own result.
+    runner = LoopThread()
+    started = threading.Event()
+    results: list[int] = []
+    outcome: asyncio.Future[int] | None = None
+
+    async def slow() -> int:
+        nonlocal outcome
+        outcome = asyncio.get_running_loop().create_future()
+        started.set()
+        return await outcome
+
+    def caller() -> None:
+        wakeup = _Wakeup.for_this_thread()
+        assert wakeup is not None
+        for _ in range(3):
+            wakeup.ring()  # leftovers
+        wakeup.busy = False
+        results.append(runner.run(slow()))
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    assert started.wait(10)
+    thread.join(0.1)
+    assert thread.is_alive()  # still waiting: the leftover bytes did not end the call
+    loop, future = runner._loop, outcome
+    assert loop is not None and future is not None
+    loop.call_soon_threadsafe(future.set_result, 42)
+    thread.join(10)
+    assert results == [42]
+    runner.stop()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts /proc/self/fd")
+def test_threads_that_call_and_end_leave_no_descriptor_open(sync_client: EmissaryClient) -> None:
+    def call() -> None:
+        sync_client.deployments.completions.create(
+            project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
+        )
+
+    call()  # the pooled connection is open from here on
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(10):
+        thread = threading.Thread(target=call)
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before  # each thread's wake-up pipe is closed
+
+
+def test_a_forked_child_does_not_share_its_parents_wakeup_pipe() -> None:
+    proc = run_script(
+        """
+        import json, os
+        from emissary._loop import _Wakeup
+
+        parent = _Wakeup.for_this_thread()
+        parent.busy = False
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            child = _Wakeup.for_this_thread()
+            os.write(write, json.dumps(child is not parent).encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print(os.read(read, 100).decode())
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "true"
