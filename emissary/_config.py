@@ -149,6 +149,7 @@ class ClientSettings:
     __slots__ = (
         "api_key",
         "first_attempt_timeout_s",
+        "key_provider",
         "max_response_bytes",
         "retry_config",
         "server_url",
@@ -176,6 +177,8 @@ class ClientSettings:
         repr): content type, accept, user agent and, when it is a fixed string, the key."""
         self.first_attempt_timeout_s = first_attempt_timeout(retry_config, timeout_s)
         """The first attempt's limit under the client's own settings."""
+        self.key_provider = None if api_key.is_static else api_key
+        """The key when a callable gives it (asked on every call), else None."""
 
     def __repr__(self) -> str:
         return (
@@ -188,8 +191,8 @@ class ClientSettings:
         ``Idempotency-Key``, the attempt number and, when it comes from a callable, the key.
         """
         headers = {IDEMPOTENCY_HEADER: new_idempotency_key(), ATTEMPT_HEADER: "1"}
-        if not self.api_key.is_static:
-            headers[API_KEY_HEADER] = self.api_key.get()
+        if self.key_provider is not None:
+            headers[API_KEY_HEADER] = self.key_provider.get()
         return headers
 
     @classmethod

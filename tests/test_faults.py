@@ -6,6 +6,7 @@ import logging
 import socket
 import traceback
 
+import anyio
 import pytest
 from aiohttp import web
 
@@ -67,6 +68,44 @@ async def test_a_server_that_never_answers_times_out_on_schedule() -> None:
             await call(server.url, timeout_ms=50)
         assert "0.05 s" in str(caught.value)
         assert_clean(caught.value)
+    finally:
+        await stop_async(server)
+
+
+async def test_the_clients_own_timeout_bounds_an_attempt() -> None:
+    # The client's timeout is the HTTP session's own (no per-request timeout is passed).
+    server = await serve_async(lambda conn: server.wait_for_peer_close(conn))
+    try:
+        async with AsyncEmissaryClient(
+            api_key=SECRET, server_url=server.url, retry_config=NO_RETRY, timeout_ms=50
+        ) as client:
+            with pytest.raises(APITimeoutError) as caught, anyio.fail_after(5):
+                await client.deployments.completions.create(
+                    project_id="p", deployment_id="d", request_body={"prompt": "p"}
+                )
+        assert "0.05 s" in str(caught.value)
+    finally:
+        await stop_async(server)
+
+
+async def test_a_calls_longer_timeout_outlasts_the_clients() -> None:
+    import time
+
+    body = b'{"id": "c1", "response": "late"}'
+
+    def answer_late(conn: socket.socket) -> None:
+        time.sleep(0.25)  # five times the client's timeout; far inside the call's
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    server = await serve_async(answer_late)
+    try:
+        async with AsyncEmissaryClient(
+            api_key=SECRET, server_url=server.url, retry_config=NO_RETRY, timeout_ms=50
+        ) as client:
+            result = await client.deployments.completions.create(
+                project_id="p", deployment_id="d", request_body={"prompt": "p"}, timeout_ms=5_000
+            )
+        assert result.response == "late"
     finally:
         await stop_async(server)
 

@@ -52,7 +52,9 @@ class AsyncEmissaryClient:
             max_response_bytes=max_response_bytes,
         )
         self._transport = Transport(
-            max_connections=max_connections, headers=self._settings.session_headers
+            max_connections=max_connections,
+            headers=self._settings.session_headers,
+            usual_timeout_s=self._settings.first_attempt_timeout_s,
         )
         self._urls = CompletionURLs()
         if retry_budget is not None and not isinstance(retry_budget, RetryBudget):

@@ -24,7 +24,8 @@ from ..utils import RetryConfig
 if TYPE_CHECKING:
     from yarl import URL
 
-    from .._transport import Transport
+    from .._retry import RetryRuntime
+    from .._transport import HTTPResult, Transport
     from .client import AsyncEmissaryClient
 
 
@@ -87,30 +88,53 @@ class AsyncCompletions:
         runtime = client._retry_runtime
         started = runtime.clock()
         try:  # the first attempt: a call that succeeds never enters the retry loop
-            completion = await _send_once(transport, url, headers, body, first_timeout_s, max_bytes)
+            result = await transport.send(
+                url, headers, body, timeout_s=first_timeout_s, max_response_bytes=max_bytes
+            )
+            completion = _completion(result, url)
         except (SDKError, APIConnectionError) as error:
-
-            async def attempt(attempt_timeout_s: float, number: int) -> Completion:
-                headers[ATTEMPT_HEADER] = str(number)
-                return await _send_once(transport, url, headers, body, attempt_timeout_s, max_bytes)
-
-            return await retry_after_failure(error, attempt, config, timeout_s, runtime, started)
+            return await _retry(
+                error, transport, url, headers, body, max_bytes, config, timeout_s, runtime, started
+            )
         runtime.bucket.deposit()
         return completion
 
 
-async def _send_once(
+async def _retry(
+    error: SDKError | APIConnectionError,
     transport: Transport,
     url: URL,
     headers: dict[str, str],
     body: bytes,
-    timeout_s: float,
     max_response_bytes: int,
+    config: RetryConfig,
+    timeout_s: float,
+    runtime: RetryRuntime,
+    started: float,
 ) -> Completion:
-    """One attempt: send, then read the response as a completion or its error."""
-    result = await transport.send(
-        url, headers, body, timeout_s=timeout_s, max_response_bytes=max_response_bytes
-    )
+    """Carry on a call whose first attempt failed: every later attempt sends the same body
+    and headers, but for its number in ``X-Emissary-Attempt``.
+
+    (Its own function so that `create` holds no closure: variables a nested function uses
+    become cells, made on every call, retried or not.)
+    """
+
+    async def attempt(attempt_timeout_s: float, number: int) -> Completion:
+        headers[ATTEMPT_HEADER] = str(number)
+        result = await transport.send(
+            url, headers, body, timeout_s=attempt_timeout_s, max_response_bytes=max_response_bytes
+        )
+        return _completion(result, url)
+
+    return await retry_after_failure(error, attempt, config, timeout_s, runtime, started)
+
+
+def _completion(result: HTTPResult, url: URL) -> Completion:
+    """The completion an attempt's response carries, or the error it means (raised).
+
+    (`create` awaits the transport itself rather than through a helper coroutine: every
+    coroutine between the task and aiohttp is passed through at each suspension.)
+    """
     return parse_completion_response(
         result.status, result.headers, result.body, url, result.truncated
     )
