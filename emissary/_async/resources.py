@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from yarl import URL
 
     from .._retry import RetryRuntime
-    from .._transport import HTTPResult, Transport
+    from .._transport import Transport
     from .client import AsyncEmissaryClient
 
 
@@ -88,10 +88,10 @@ class AsyncCompletions:
         runtime = client._retry_runtime
         started = runtime.clock()
         try:  # the first attempt: a call that succeeds never enters the retry loop
-            result = await transport.send(
+            status, response_headers, data, truncated = await transport.send(
                 url, headers, body, timeout_s=first_timeout_s, max_response_bytes=max_bytes
             )
-            completion = _completion(result, url)
+            completion = parse_completion_response(status, response_headers, data, url, truncated)
         except (SDKError, APIConnectionError) as error:
             return await _retry(
                 error, transport, url, headers, body, max_bytes, config, timeout_s, runtime, started
@@ -121,23 +121,12 @@ async def _retry(
 
     async def attempt(attempt_timeout_s: float, number: int) -> Completion:
         headers[ATTEMPT_HEADER] = str(number)
-        result = await transport.send(
+        status, response_headers, data, truncated = await transport.send(
             url, headers, body, timeout_s=attempt_timeout_s, max_response_bytes=max_response_bytes
         )
-        return _completion(result, url)
+        return parse_completion_response(status, response_headers, data, url, truncated)
 
     return await retry_after_failure(error, attempt, config, timeout_s, runtime, started)
-
-
-def _completion(result: HTTPResult, url: URL) -> Completion:
-    """The completion an attempt's response carries, or the error it means (raised).
-
-    (`create` awaits the transport itself rather than through a helper coroutine: every
-    coroutine between the task and aiohttp is passed through at each suspension.)
-    """
-    return parse_completion_response(
-        result.status, result.headers, result.body, url, result.truncated
-    )
 
 
 class AsyncDeployments:
