@@ -45,6 +45,9 @@ BAD_BODIES: list[tuple[Any, str, list[str], type[Exception]]] = [
     ({"prompt": "p", "top_p": 1.5}, "request_body.top_p", ["between 0 and 1"], ValueError),
     ({"prompt": "p", "top_k": -1}, "request_body.top_k", ["integer >= 0"], ValueError),
     ({"prompt": "p", "top_k": True}, "request_body.top_k", ["integer", "bool"], TypeError),
+    # Strict: numbers and flags written as strings are refused, never coerced.
+    ({"prompt": "p", "max_new_tokens": "16"}, "request_body.max_new_tokens", ["'16'"], TypeError),
+    ({"prompt": "p", "do_sample": "true"}, "request_body.do_sample", ["true or false"], TypeError),
     (
         {"prompt": "p", "max_new_tokens": 0},
         "request_body.max_new_tokens",
