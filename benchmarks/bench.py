@@ -13,7 +13,8 @@ process pinned to CPU 0 (``clients.py``). Rounds interleave the clients (A B A B
 each result is compared with the floor (raw aiohttp + msgspec) measured in the same round.
 Every response is checked by the client, and nginx's request count must equal the client's
 successes, or the run is void. Results: ``benchmarks/results/<mode>.json``, a Markdown table
-on stdout and, in a full run, ``benchmarks/results/full.png``.
+on stdout and, in a full run, a chart beside the JSON (``full.png``; a full run with
+``--python`` writes ``full-py3.13.json`` and ``full-py3.13.png``).
 
 Each timed measurement also counts the garbage collector's runs: up to Python 3.12 the
 generation-0 threshold is 700 tracked objects, which aiohttp's per-request objects stay
@@ -341,7 +342,7 @@ def gc_table(summary: dict[str, Any], plan: dict[str, list[str]]) -> str:
     return markdown("GC per 1,000 requests, µs per request", TIMED, rows)
 
 
-def chart(summary: dict[str, Any], plan: dict[str, list[str]], path: Path) -> None:
+def chart(summary: dict[str, Any], plan: dict[str, list[str]], path: Path, python: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -361,7 +362,10 @@ def chart(summary: dict[str, Any], plan: dict[str, list[str]], path: Path) -> No
     ax.set_xticks([p + 0.4 - width / 2 for p in range(len(scenarios))], scenarios)
     ax.set_yscale("log")
     ax.set_ylabel("client CPU µs per request (log)")
-    ax.set_title("Client CPU per request against local nginx (median of rounds; lower is better)")
+    ax.set_title(
+        f"Client CPU per request against local nginx, Python {python} "
+        "(median of rounds; lower is better)"
+    )
     ax.set_ylim(top=ax.get_ylim()[1] * 3)  # room for the legend above the bars
     ax.legend(loc="upper center", ncol=len(plan))
     fig.tight_layout()
@@ -386,7 +390,8 @@ def main() -> int:
     options = parser.parse_args()
     if options.chart:
         report = json.loads(Path(options.chart).read_text())
-        chart(report["summary"], FULL, Path(options.chart).with_suffix(".png"))
+        path = Path(options.chart)
+        chart(report["summary"], FULL, path.with_suffix(".png"), report["machine"]["python"])
         return 0
     plan = QUICK if options.quick else FULL
     if options.clients:
@@ -423,14 +428,18 @@ def main() -> int:
         nginx.stop()
     summary = summarise(rounds)
     checks = targets(summary)
-    mode = "quick" if options.quick else "full" if plan == FULL else "partial"
-    if options.python or options.gc_threshold is not None or options.pool is not None:
-        mode = "partial"  # full.json is the reference run: default Python, GC and pool
-    RESULTS.mkdir(exist_ok=True)
     version = subprocess.run(
         [next(iter(pythons.values())), "-c", "import sys; print(sys.version.split()[0])"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
+    mode = "quick" if options.quick else "full" if plan == FULL else "partial"
+    if options.gc_threshold is not None or options.pool is not None:
+        mode = "partial"  # a full run is at CPython's own GC settings and the default pool
+    elif mode == "full" and options.python:
+        # full.json is the reference run, on this machine's default Python; a full run on
+        # another one is kept beside it as full-py3.13.json (and .png).
+        mode = "full-py" + ".".join(version.split(".")[:2])
+    RESULTS.mkdir(exist_ok=True)
     machine = {
         "cpus": os.cpu_count(),
         "python": version,
@@ -455,9 +464,10 @@ def main() -> int:
     print()
     for target, measured, limit, holds in checks:
         print(f"{'PASS' if holds else 'MISS'}  {target}: {measured:.3f} (limit {limit})")
-    if mode == "full":  # matplotlib lives in the emissary virtualenv
+    if mode.startswith("full"):  # matplotlib lives in the emissary virtualenv
         subprocess.run(
-            [pythons["emissary"], __file__, "--chart", str(RESULTS / "full.json")], check=True
+            [pythons["emissary"], __file__, "--chart", str(RESULTS / f"{mode}.json")],
+            check=True,
         )
     return 0
 
