@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from emissary import AsyncEmissaryClient, EmissaryClient, models
-from emissary._loop import LoopThread, _Wakeup
+from emissary._loop import LoopThread, _Call, _Wakeup
 from emissary.errors import APIErrorNotFound, ClientClosedError
 from emissary.testing import Emulator
 
@@ -344,3 +344,44 @@ def test_a_forked_child_does_not_share_its_parents_wakeup_pipe() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "true"
+
+
+def test_a_call_cancelled_as_it_starts_ends_cancelled_and_closes_its_coroutine() -> None:
+    # Ctrl-C can land between the hand-off and the task's first step. From Python 3.12 the
+    # task starts at once and is cancelled inside the work; before 3.12 it is cancelled
+    # before it began, and the work's coroutine must still be closed, never left pending.
+    async def work() -> int:
+        await asyncio.sleep(3600)
+        return 1
+
+    coro = work()
+    call: _Call[int] = _Call(coro)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.call_soon(call.start, loop)
+        loop.call_soon(call.cancel)
+        for _ in range(100):
+            if not call.done.locked():
+                break
+            loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
+    assert not call.done.locked()
+    with pytest.raises(asyncio.CancelledError):
+        call.outcome()
+    assert coro.cr_frame is None  # finished or closed
+
+
+def test_a_call_that_fails_at_once_reports_its_own_error() -> None:
+    # A coroutine that raises before its first suspension (bad input, say) ends inside
+    # the task's first step, which from Python 3.12 runs within the hand-off itself.
+    async def fail() -> int:
+        raise ValueError("request_body.prompt is required")
+
+    loop = LoopThread()
+    try:
+        with pytest.raises(ValueError, match="prompt is required"):
+            loop.run(fail())
+        assert loop.run(asyncio.sleep(0, result=7)) == 7
+    finally:
+        loop.stop()
