@@ -6,8 +6,8 @@ number of threads at once. It is the lean cousin of anyio's blocking portal: one
 caller from its own last step, and the caller sleeps in a read of its thread's own pipe
 until the loop thread writes a byte to it (`_Wakeup`); 17 µs a call here on Python 3.13
 (21 on 3.11) against the portal's 75-84 µs, one core: ``taskset -c 0 python
-benchmarks/handoff.py``. One long-lived
-loop: the pooled aiohttp session lives on it, so it must not stop when the last caller leaves.
+benchmarks/handoff.py``. One long-lived loop: the pooled aiohttp session lives on it, so it
+must not stop when the last caller leaves.
 
 - A thread that already runs an event loop (a notebook, an async framework) can call it:
   the work runs on the private loop, never on the caller's.

@@ -93,7 +93,7 @@ class Transport:
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         headers: Mapping[str, str] | None = None,
-        usual_timeout_s: float = 60.0,
+        usual_timeout_s: float,
     ) -> None:
         self._max_connections = max_connections
         self._headers = dict(headers or {})
