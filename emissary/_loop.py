@@ -278,9 +278,7 @@ class _Call(Generic[T]):
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._cancelled:
-            self._coro.close()
-            self._error = asyncio.CancelledError()
-            self._release()
+            self._end_unstarted()
             return
         self._task = task = _start_task(loop, self._drive())
         task.add_done_callback(self._finish)  # only for a task cancelled before it began
@@ -301,9 +299,13 @@ class _Call(Generic[T]):
 
     def _finish(self, task: asyncio.Task[None]) -> None:
         if not self._released:  # cancelled before `_drive` began: it never ran
-            self._coro.close()
-            self._error = asyncio.CancelledError()
-            self._release()
+            self._end_unstarted()
+
+    def _end_unstarted(self) -> None:
+        """End a call cancelled before its work began: close the work, report it cancelled."""
+        self._coro.close()
+        self._error = asyncio.CancelledError()
+        self._release()
 
     def _release(self) -> None:
         self._released = True
