@@ -227,6 +227,7 @@ def measure(
         result["req_per_s"] = measured / result["wall_s"]
         result["gc_per_1k_req"] = sum(result["gc"]) / measured * 1000
         result["gc_us_per_req"] = sum(result["gc_s"]) / measured * 1e6
+        result["gc_found"] = sum(result["gc_found"])
     return result
 
 
@@ -241,6 +242,7 @@ def summarise(rounds: list[dict[tuple[str, str], dict[str, Any]]]) -> dict[str, 
                 row["req_per_s"].append(result["req_per_s"])
                 row["gc_per_1k_req"].append(result["gc_per_1k_req"])
                 row["gc_us_per_req"].append(result["gc_us_per_req"])
+                row["gc_found"].append(result["gc_found"])
                 base = results.get(("floor", scenario if scenario != "sync" else "async1"))
                 if base is not None:
                     row["ratio"].append(result["cpu_us_per_req"] / base["cpu_us_per_req"])
@@ -326,20 +328,24 @@ def table(summary: dict[str, Any], plan: dict[str, list[str]]) -> str:
 
 
 def gc_table(summary: dict[str, Any], plan: dict[str, list[str]]) -> str:
-    """Garbage collections (all generations) per 1,000 requests, and the CPU µs per request
-    they took (part of the CPU figures above), median of rounds."""
+    """Garbage collections (all generations) per 1,000 requests and the CPU µs per request
+    they took (part of the CPU figures above), median of rounds; and the most garbage
+    (unreachable objects) they found in any one measurement."""
     rows: dict[str, list[str]] = {}
     for client in plan:
         cells = []
         for scenario in TIMED:
             entry = summary.get(f"{client}/{scenario}", {})
             runs, took = entry.get("gc_per_1k_req"), entry.get("gc_us_per_req")
-            if runs is None or took is None:
+            found = entry.get("gc_found")
+            if runs is None or took is None or found is None:
                 cells.append("–")
             else:
-                cells.append(f"{runs['median']:.1f} runs, {took['median']:.1f} µs")
+                cells.append(
+                    f"{runs['median']:.1f} runs, {took['median']:.1f} µs, {found['max']:.0f} found"
+                )
         rows[client] = cells
-    return markdown("GC per 1,000 requests, µs per request", TIMED, rows)
+    return markdown("GC per 1,000 requests, µs per request, garbage found", TIMED, rows)
 
 
 def chart(summary: dict[str, Any], plan: dict[str, list[str]], path: Path, python: str) -> None:

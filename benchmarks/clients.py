@@ -44,12 +44,14 @@ def rss_kb() -> int:
 
 
 class GCWatch:
-    """Runs of the cyclic garbage collector and the time they took, per generation, while
-    active (``with GCWatch() as watch:``); a collection in any thread counts."""
+    """Runs of the cyclic garbage collector, the time they took and the unreachable objects
+    they found, per generation, while active (``with GCWatch() as watch:``); a collection in
+    any thread counts."""
 
     def __init__(self) -> None:
         self.runs = [0, 0, 0]
         self.seconds = [0.0, 0.0, 0.0]
+        self.found = [0, 0, 0]
         self._started = 0.0
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
@@ -59,6 +61,7 @@ class GCWatch:
             generation = info["generation"]
             self.runs[generation] += 1
             self.seconds[generation] += time.perf_counter() - self._started
+            self.found[generation] += info["collected"]
 
     def __enter__(self) -> GCWatch:
         gc.callbacks.append(self)
@@ -68,7 +71,7 @@ class GCWatch:
         gc.callbacks.remove(self)
 
     def report(self) -> dict[str, Any]:
-        return {"gc": self.runs, "gc_s": self.seconds}
+        return {"gc": self.runs, "gc_s": self.seconds, "gc_found": self.found}
 
 
 def check(ok: bool, what: object) -> None:
