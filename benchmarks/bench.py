@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -407,6 +408,9 @@ def main() -> int:
     pythons = {client: python_for(client, options.quick, options.python) for client in plan}
     if "emissary" in pythons:
         byte_compile(pythons["emissary"])
+    # A SIGTERM (a CI timeout, `kill`) ends the run through the `finally` below, like Ctrl-C,
+    # so nginx is stopped and its directory removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     nginx = Nginx()
     rounds: list[dict[tuple[str, str], dict[str, Any]]] = []
     try:
