@@ -228,7 +228,7 @@ def measure(
         result["req_per_s"] = measured / result["wall_s"]
         result["gc_per_1k_req"] = sum(result["gc"]) / measured * 1000
         result["gc_us_per_req"] = sum(result["gc_s"]) / measured * 1e6
-        result["gc_found"] = sum(result["gc_found"])
+        result["gc_found_total"] = sum(result["gc_found"])
     return result
 
 
@@ -243,7 +243,7 @@ def summarise(rounds: list[dict[tuple[str, str], dict[str, Any]]]) -> dict[str, 
                 row["req_per_s"].append(result["req_per_s"])
                 row["gc_per_1k_req"].append(result["gc_per_1k_req"])
                 row["gc_us_per_req"].append(result["gc_us_per_req"])
-                row["gc_found"].append(result["gc_found"])
+                row["gc_found"].append(result["gc_found_total"])
                 base = results.get(("floor", scenario if scenario != "sync" else "async1"))
                 if base is not None:
                     row["ratio"].append(result["cpu_us_per_req"] / base["cpu_us_per_req"])

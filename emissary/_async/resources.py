@@ -87,7 +87,9 @@ class AsyncCompletions:
         max_bytes = settings.max_response_bytes
         runtime = client._retry_runtime
         started = runtime.clock()
-        try:  # the first attempt: a call that succeeds never enters the retry loop
+        # The first attempt: a call that succeeds never enters the retry loop. Its send and
+        # parse are written out here, as in `_retry`'s attempts, to save a coroutine a call.
+        try:
             status, response_headers, data, truncated = await transport.send(
                 url, headers, body, timeout_s=first_timeout_s, max_response_bytes=max_bytes
             )
