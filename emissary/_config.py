@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable, Mapping
 
 import yarl
@@ -92,24 +93,38 @@ def resolve_api_key(api_key: ApiKeySource | None) -> ApiKey:
     return ApiKey(api_key)
 
 
-@functools.lru_cache(maxsize=64)
+_USERINFO = re.compile(r"(?<=//)[^/?#@]*@")
+
+
+def redact_url(value: str) -> str:
+    """`value` with any ``user:password@`` part shown as ``***@`` (for reprs and messages;
+    works on strings that are not valid URLs too)."""
+    return _USERINFO.sub("***@", value)
+
+
 def parse_server_url(value: object) -> str:
     """Check a server URL and return it without a trailing slash."""
     if not isinstance(value, str) or not value:
+        shown = "a " + type(value).__name__ if not isinstance(value, str) else "''"
         raise ConfigurationError(
-            f"server_url must be a non-empty string such as 'https://api.example.com', "
-            f"got {value!r}"
+            f"server_url must be a non-empty string such as 'https://api.example.com', got {shown}"
         )
+    return _parse_server_url(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_server_url(value: str) -> str:
+    shown = repr(redact_url(value))
     try:
         url = yarl.URL(value)
     except (ValueError, TypeError):
-        raise ConfigurationError(f"server_url is not a valid URL: {value!r}") from None
+        raise ConfigurationError(f"server_url is not a valid URL: {shown}") from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ConfigurationError(
-            f"server_url must start with http:// or https:// and name a host, got {value!r}"
+            f"server_url must start with http:// or https:// and name a host, got {shown}"
         )
     if url.query_string or url.fragment:
-        raise ConfigurationError(f"server_url must not have a query or fragment, got {value!r}")
+        raise ConfigurationError(f"server_url must not have a query or fragment, got {shown}")
     return str(url).rstrip("/")
 
 
@@ -182,7 +197,7 @@ class ClientSettings:
 
     def __repr__(self) -> str:
         return (
-            f"ClientSettings(server_url={self.server_url!r}, api_key=<redacted>, "
+            f"ClientSettings(server_url={redact_url(self.server_url)!r}, api_key=<redacted>, "
             f"retry_config={self.retry_config!r}, timeout_s={self.timeout_s!r})"
         )
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import sys
 import threading
@@ -87,38 +88,52 @@ class LoopThread:
 
         thread = threading.Thread(target=main, name=self._name, daemon=True)
         thread.start()
-        ready.wait()
+        # Known from here on, before the wait that Ctrl-C may interrupt: handles sent to the
+        # loop before it runs wait for it, so a later call never starts a second thread.
         self._loop, self._thread = loop, thread
+        ready.wait()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the private loop and return its result (or raise its exception)."""
+        """Run `coro` on the private loop and return its result (or raise its exception).
+
+        Safe whichever bytecode an interrupt (Ctrl-C) lands on: the thread's wake-up pipe is
+        claimed and given back inside one ``try``, the work is cancelled (or, if it never
+        reached the loop, closed) from the ``except``, and nothing here allocates a file
+        descriptor except on a thread's first call.
+        """
+        call: _Call[T] | None = None
         try:
             loop = self._running_loop()
+            if threading.current_thread() is self._thread:
+                raise RuntimeError(
+                    "a sync emissary client was called from its own event loop thread; "
+                    "use AsyncEmissaryClient inside async code"
+                )
+            wakeup = _Wakeup.of_this_thread()
+            # A call made while this thread already waits in one (from a signal handler or a
+            # finalizer) waits on its lock instead: the pipe has one reader at a time.
+            nested = wakeup is None or wakeup.busy
+            call = _Call(coro, None if nested else wakeup)
         except BaseException:
-            coro.close()
+            if call is None:
+                coro.close()
             raise
-        if threading.current_thread() is self._thread:
-            coro.close()
-            raise RuntimeError(
-                "a sync emissary client was called from its own event loop thread; "
-                "use AsyncEmissaryClient inside async code"
-            )
-        wakeup = _Wakeup.for_this_thread()
-        call: _Call[T] = _Call(coro, wakeup)
-        loop.call_soon_threadsafe(call.start, loop)
         try:
-            if wakeup is None:
+            if not nested:
+                wakeup.busy = True  # type: ignore[union-attr]
+            loop.call_soon_threadsafe(call.start, loop)
+            if nested:
                 call.done.acquire()  # released by the loop thread when the task ends
             else:
-                wakeup.wait_until_released(call.done)
-        except BaseException:  # interrupted while waiting (Ctrl-C): cancel the work
+                wakeup.wait_until_released(call.done)  # type: ignore[union-attr]
+        except BaseException:  # interrupted (Ctrl-C): cancel the work, let it unwind
             loop.call_soon_threadsafe(call.cancel)
             # Let it unwind (and close its connection) before re-raising.
             call.done.acquire(timeout=CANCEL_GRACE_S)
             raise
         finally:
-            if wakeup is not None:
-                wakeup.busy = False
+            if not nested:
+                wakeup.busy = False  # type: ignore[union-attr]
         return call.outcome()
 
     def stop(self, final: Coroutine[Any, Any, Any] | None = None, timeout: float = 5.0) -> None:
@@ -167,62 +182,73 @@ class _Wakeup:
     still holds the GIL, so on one core the woken thread preempts the loop thread, finds the
     GIL taken and sleeps again: about 2.8 voluntary and 2.4 involuntary context switches per
     call, where ``os.read`` and ``os.write`` (which let go of the GIL around the system call)
-    need one of each; 28-29 against 22-24 µs a call here.
+    need one of each (``benchmarks/handoff.py``).
 
-    Each thread keeps one, made on its first call (two file descriptors, closed when the
-    thread ends and no call of it is still on the loop). Bytes may be left over from an
-    interrupted call or a call that finished before its caller began to wait, so the reader
-    drains what is there and goes by the call's lock, never by the byte alone. The write end
-    does not block: a full pipe already wakes its reader.
+    Each thread has one, made on its first call and closed when the thread ends (and no call
+    of it is still on the loop); nothing else ever opens a pipe, so interrupted calls cannot
+    pile up descriptors. Bytes may be left over from an interrupted call or a call that
+    finished before its caller began to wait, so the reader drains what is there and goes by
+    the call's lock, never by the byte alone. The write end does not block: a full pipe
+    already wakes its reader.
     """
 
-    __slots__ = ("_read_fd", "_write_fd", "busy")
+    __slots__ = ("_fds", "busy")
 
     _local = threading.local()
 
     def __init__(self) -> None:
-        self._read_fd, self._write_fd = os.pipe()
         self.busy = False
+        self._fds: list[tuple[int, int]] = []
+        # os.pipe() called from C (starmap inside list.extend): no bytecode runs between
+        # the pipe's creation and its storing, so no signal handler can raise in between
+        # and lose the two descriptors.
+        self._fds.extend(itertools.starmap(os.pipe, ((),)))
         try:
-            os.set_blocking(self._write_fd, False)
+            os.set_blocking(self._fds[0][1], False)
         except (OSError, AttributeError):  # e.g. pipes on Windows before Python 3.12
             self.close()
             raise OSError("a non-blocking pipe is not available here") from None
 
     @classmethod
-    def for_this_thread(cls) -> _Wakeup | None:
-        """This thread's wake-up pipe, marked busy; None if no pipe can be had (then the
-        caller waits on the call's lock). A call nested in a waiting one (from a signal
-        handler) gets a pipe of its own."""
+    def of_this_thread(cls) -> _Wakeup | None:
+        """This thread's wake-up pipe, made on first use; None if none can be had (then
+        callers wait on their call's lock)."""
         wakeup: _Wakeup | None = getattr(cls._local, "wakeup", None)
-        if wakeup is None or wakeup.busy:
+        if wakeup is None:
             try:
                 wakeup = cls()
             except OSError:  # out of file descriptors, say
                 return None
-            if getattr(cls._local, "wakeup", None) is None:
-                cls._local.wakeup = wakeup
-        wakeup.busy = True
+            cls._local.wakeup = wakeup
         return wakeup
 
     def wait_until_released(self, lock: threading.Lock) -> None:
         """Sleep until the loop thread has released `lock` (and rung)."""
+        read_fd = self._fds[0][0]
         while lock.locked():
-            os.read(self._read_fd, 64)
+            os.read(read_fd, 64)
 
     def ring(self) -> None:
         """Wake the waiting thread (called on the loop thread, after releasing the lock)."""
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._write_fd, b"\0")
+        fds = self._fds
+        if fds:
+            with contextlib.suppress(BlockingIOError):
+                os.write(fds[0][1], b"\0")
 
     def close(self) -> None:
-        for fd in (self._read_fd, self._write_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._read_fd = self._write_fd = -1
+        """Close the pipe (once; the thread's last reference does it)."""
+        fds = self._fds
+        while fds:
+            read_fd, write_fd = fds.pop()
+            for fd in (read_fd, write_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def __del__(self) -> None:
-        if getattr(self, "_read_fd", -1) >= 0:  # not if os.pipe() itself failed
+        # Run when the thread's local storage goes (the thread ended) or, if a call of it was
+        # still on the loop, when that call is dropped on the loop thread: never on the main
+        # thread during its life, so Ctrl-C cannot land in here.
+        if getattr(self, "_fds", None):
             self.close()
 
     @classmethod
@@ -293,9 +319,15 @@ class _Call(Generic[T]):
         self._release()
 
     def cancel(self) -> None:
+        """Cancel the work (on the loop thread). Handles reach the loop in the order they
+        were sent, so if `start` was ever sent it has run by now: no task and no release
+        means it never was (the caller was interrupted first), and the work is closed here.
+        """
         self._cancelled = True
         if self._task is not None:
             self._task.cancel()
+        elif not self._released:
+            self._end_unstarted()
 
     def _finish(self, task: asyncio.Task[None]) -> None:
         if not self._released:  # cancelled before `_drive` began: it never ran

@@ -85,7 +85,10 @@ class CompletionURLs:
     def get(self, base: str, project_id: str, deployment_id: str) -> yarl.URL:
         """The URL to POST to; raises `RequestValidationError` for a bad id."""
         key = (base, project_id, deployment_id)
-        url = self._urls.get(key)
+        try:
+            url = self._urls.get(key)
+        except TypeError:  # an unhashable id (a list, say): check_id below says what is wrong
+            url = None
         if url is None:
             path = completion_path(
                 check_id(project_id, "project_id"), check_id(deployment_id, "deployment_id")

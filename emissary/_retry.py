@@ -14,6 +14,7 @@ stops retries when too many attempts fail.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import math
 import random
@@ -22,7 +23,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 from ._protocol import retry_after_seconds
-from .errors import APIConnectionError, APITimeoutError, APITLSError, SDKError
+from .errors import (
+    APIConnectionError,
+    APIHostNotFoundError,
+    APITimeoutError,
+    APITLSError,
+    SDKError,
+)
 from .utils import RetryBudget, RetryConfig
 
 logger = logging.getLogger("emissary")
@@ -30,6 +37,8 @@ T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 3600.0
 """A ``Retry-After`` longer than this (an hour) is taken as "do not retry"."""
+PACING_STATUSES = frozenset({429, 503})
+"""With ``Retry-After``, these say "come back later": not counted against ``max_attempts``."""
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -84,7 +93,7 @@ def is_retryable(error: Exception, config: RetryConfig) -> bool:
     """True when `error` is worth another attempt under `config`."""
     if isinstance(error, SDKError):
         return error.raw_response is not None and error.status_code in RETRYABLE_STATUSES
-    if isinstance(error, APITLSError):
+    if isinstance(error, APITLSError | APIHostNotFoundError):
         return False
     if isinstance(error, APIConnectionError):
         return config.retry_connection_errors
@@ -122,33 +131,43 @@ async def retry_after_failure(
     started: float,
 ) -> T:
     """Carry on a call whose first attempt, begun at `started`, failed with `error`: retry
-    `attempt` until it returns, fails for good, or the call's budget runs out.
+    `attempt` until it returns, fails for good, or the call's limits are reached.
 
     The caller makes the first attempt itself (see `first_attempt_timeout`), so a call that
     succeeds at once never enters this function. Each later attempt's timeout is cut to what
-    is left of ``max_elapsed_time``, so no attempt runs past it; a wait that would end past
-    it (a long ``Retry-After`` included) is not slept: the last error is raised at once.
+    is left of ``max_elapsed_time``, so no attempt runs past it, and none starts without
+    time left: a call whose budget is spent (a loop that woke late from its backoff sleep)
+    ends with `APITimeoutError`. A wait that would end past the budget (a long
+    ``Retry-After`` included) is not slept: the last error is raised at once.
     """
-    if not config.enabled:
-        raise error
     clock, bucket = runtime.clock, runtime.bucket
+    number = 1  # attempts made so far
+    if not config.enabled:
+        raise _ended(error, number, started, clock)
     deadline = started + config.backoff.max_elapsed_time / 1000.0
     waits = _waits(config, runtime.random)
-    number = 1
+    cap = config.max_attempts
     while True:
         if not is_retryable(error, config):
-            raise error
+            raise _ended(error, number, started, clock)
         wait = next(waits)
         floor = retry_after_seconds(error.headers) if isinstance(error, SDKError) else None
+        paced = (
+            floor is not None
+            and isinstance(error, SDKError)
+            and error.status_code in PACING_STATUSES
+        )
+        if cap is not None and number >= cap and not paced:
+            raise _ended(error, number, started, clock)
         if floor is not None:
             if not floor <= MAX_RETRY_AFTER_S:
-                raise error
+                raise _ended(error, number, started, clock)
             wait = max(wait, floor)
         if clock() + wait >= deadline or not math.isfinite(wait):
-            raise error
+            raise _ended(error, number, started, clock)
         if not bucket.withdraw(error):
             logger.info("emissary: retry budget exhausted; not retrying %s", _describe(error))
-            raise error
+            raise _ended(error, number, started, clock)
         logger.info(
             "emissary: attempt %d failed (%s); retrying in %.3f s",
             number,
@@ -156,14 +175,31 @@ async def retry_after_failure(
             wait,
         )
         await runtime.sleep(wait)
+        left = deadline - clock()
+        if not left > 0:  # aiohttp reads a limit <= 0 as "no limit": never send one
+            spent = APITimeoutError(
+                f"the call's time budget (max_elapsed_time {config.backoff.max_elapsed_time} "
+                f"ms) was spent before attempt {number + 1}; attempt {number} failed with "
+                f"{type(error).__name__}: {str(error).partition(chr(10))[0]}"
+            )
+            raise _ended(spent, number, started, clock) from error
         number += 1
         try:
-            result = await attempt(min(timeout_s, deadline - clock()), number)
+            result = await attempt(min(timeout_s, left), number)
         except (SDKError, APIConnectionError) as next_error:
             error = next_error
         else:
             bucket.deposit()
             return result
+
+
+def _ended(
+    error: SDKError | APIConnectionError, attempts: int, started: float, clock: Clock
+) -> SDKError | APIConnectionError:
+    """`error`, marked as the end of a call that made `attempts` attempts since `started`."""
+    error.retries_taken = attempts - 1
+    error.elapsed = datetime.timedelta(seconds=max(0.0, clock() - started))
+    return error
 
 
 def _describe(error: Exception) -> str:

@@ -1,11 +1,22 @@
 """The one place that touches aiohttp: the session, timeouts, size caps and error mapping.
 
 `Transport.send` performs one HTTP attempt and returns ``(status, headers, body)``; every
-aiohttp, asyncio or OS failure leaves it as an `APIConnectionError` (or `APITimeoutError`).
+aiohttp, asyncio or OS failure leaves it as an `APIConnectionError` (or `APITimeoutError`),
+built from the failure's facts, never chained to aiohttp's exception (whose request info
+holds the API key).
 
-The session is created lazily on the event loop that first uses it and reused there
-(keep-alive). Used from another loop (a second ``asyncio.run()``) or in a forked child, the
-old session is detached, never touched from the wrong loop or process, and a new one made.
+Sessions: one per event loop, made lazily on the loop that first uses the client and
+reused there (keep-alive), so one client serves several loops at once (threads each
+running ``asyncio.run``) or one after another. Each session is closed on its own loop: by
+`aclose`, when that loop shuts down (a guard registered as an async generator, which
+``asyncio.run`` and ``asyncio.Runner`` close before the loop ends), or when a client that
+was never closed is collected (the loop's async-generator finalizer closes the guard). In a
+forked child the parent's sessions are left untouched and new ones made.
+
+Size caps bound the *decoded* body: a compressed body is read through aiohttp's streaming
+decoder (which inflates at most a chunk ahead of the reader since aiohttp 3.13.3), never
+whole, so a small gzip bomb cannot inflate into memory.
+
 Redirects are never followed, so the API key and body cannot be forwarded to another host.
 Plain-HTTP connections read in 64 KiB chunks rather than asyncio's 256 KiB (`_Connector`).
 """
@@ -15,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -24,10 +36,12 @@ import yarl
 
 from .errors import (
     APIConnectionError,
+    APIHostNotFoundError,
     APITimeoutError,
     APITLSError,
     ClientClosedError,
     ConfigurationError,
+    EmissaryError,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +55,8 @@ ERROR_BODY_LIMIT = 1 << 20
 DEFAULT_MAX_RESPONSE_BYTES = 16 << 20
 """A success body larger than this (16 MiB) is refused while reading."""
 DEFAULT_MAX_CONNECTIONS = 100
-_INHERITED: list[aiohttp.BaseConnector] = []
+_INHERITED: list[object] = []
+"""Sessions inherited through fork(), kept untouched for the life of the child process."""
 HEAP_READ_SIZE = 64 * 1024
 """Socket reads of plain-HTTP connections are at most this big (see `_Connector`)."""
 _ASYNCIO_READ_SIZE = 256 * 1024
@@ -85,8 +100,42 @@ True when the body was longer than the cap and only its start was read. (A plain
 NamedTuple's ``__new__`` is one more Python call on every request.)"""
 
 
+class _LoopSession:
+    """A session and the guard that closes it when its event loop shuts down."""
+
+    __slots__ = ("guard", "loop", "session")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        session: aiohttp.ClientSession,
+        guard: AsyncGenerator[None, None],
+    ) -> None:
+        self.loop = loop
+        self.session = session
+        self.guard = guard
+
+
+async def _close_when_loop_ends(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Suspends at its ``yield`` for the session's life; closing it closes the session.
+
+    An async generator first iterated on a loop is closed by that loop's
+    ``shutdown_asyncgens()`` (``asyncio.run`` and ``asyncio.Runner`` call it before closing
+    the loop) and, if dropped while suspended, by the loop's finalizer hook: either way the
+    ``finally`` runs on the session's own loop, so its connections close cleanly and quietly.
+    """
+    try:
+        yield
+    finally:
+        await session.close()
+
+
+async def _close_guard(guard: AsyncGenerator[None, None]) -> None:
+    await guard.aclose()
+
+
 class Transport:
-    """An aiohttp session bound to one event loop, sending one attempt at a time."""
+    """aiohttp sessions, one per event loop that uses the client, sending one attempt at a time."""
 
     def __init__(
         self,
@@ -100,9 +149,11 @@ class Transport:
         self._usual_timeout_s = usual_timeout_s
         """The session's own timeout: an attempt with this limit passes none to aiohttp,
         which saves it a keyword argument (about 5,000 instructions) on every request."""
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = 0
+        self._sessions: dict[asyncio.AbstractEventLoop, _LoopSession] = {}
+        self._current: tuple[int, int, asyncio.AbstractEventLoop, aiohttp.ClientSession] | None
+        self._current = None
+        """(thread, fork count, loop, session) of the last call: the check on every request
+        reads this one tuple, so threads running loops of their own never see a torn mix."""
         self._forks = _forks
         self._closed = False
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -114,14 +165,19 @@ class Transport:
 
     async def _session_for_this_loop(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
-        session = self._session
-        if session is not None and self._loop is loop and self._forks == _forks:
-            return session
+        if self._forks != _forks:
+            self._leave_inherited()
         if self._closed:
             raise ClientClosedError("the client is closed; create a new client to send requests")
-        if session is not None:
-            await self._discard(session)
-        self._session = session = aiohttp.ClientSession(
+        entry = self._sessions.get(loop)
+        if entry is None or entry.session.closed:  # closed: its loop shut down and ran again
+            self._forget_dead_loops()
+            entry = await self._open(loop)
+        self._current = (threading.get_ident(), _forks, loop, entry.session)
+        return entry.session
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _LoopSession:
+        session = aiohttp.ClientSession(
             connector=_Connector(
                 limit=self._max_connections,
                 ttl_dns_cache=300,
@@ -136,28 +192,27 @@ class Transport:
             auto_decompress=True,
             trust_env=False,
         )
-        self._loop, self._thread, self._forks = loop, threading.get_ident(), _forks
-        return session
+        guard = _close_when_loop_ends(session)
+        entry = self._sessions[loop] = _LoopSession(loop, session, guard)
+        await guard.asend(None)  # runs to its yield at once: now the loop knows the guard
+        return entry
 
-    async def _discard(self, session: aiohttp.ClientSession) -> None:
-        """Let go of a session made on another loop or in the parent process."""
-        connector = session.connector
-        session.detach()  # never touch the sockets from here: they are not this loop's
-        old_loop = self._loop
-        if connector is None:
-            return
-        if self._forks != _forks:
-            # Inherited through fork(): its sockets and its loop's epoll set are shared with
-            # the parent, so closing them here would break the parent's connections. Keep it,
-            # untouched, for the life of this process.
-            _INHERITED.append(connector)
-            return
-        if old_loop is not None and old_loop.is_closed():
-            # Its loop is gone (a previous asyncio.run): nothing can be sent on it again;
-            # mark it closed. Its sockets are reclaimed with the dead loop's transports.
-            await connector.close()
-        elif old_loop is not None and old_loop.is_running():
-            asyncio.run_coroutine_threadsafe(_close_connector(connector), old_loop)
+    def _forget_dead_loops(self) -> None:
+        """Drop the sessions of loops that are closed (they were closed with their loop,
+        or, if the loop was closed without ``shutdown_asyncgens``, can no longer be)."""
+        for loop, entry in list(self._sessions.items()):
+            if loop.is_closed() or entry.session.closed:
+                self._sessions.pop(loop, None)
+                entry.session.detach()  # nothing can be sent on it again; no warning at GC
+
+    def _leave_inherited(self) -> None:
+        """In a forked child: the parent's sessions share its sockets and its loops' epoll
+        sets, so closing them here would break the parent's connections. Keep them (and
+        their guards), untouched, for the life of this process."""
+        _INHERITED.extend(self._sessions.values())
+        self._sessions = {}
+        self._current = None
+        self._forks = _forks
 
     async def send(
         self,
@@ -169,22 +224,25 @@ class Transport:
         max_response_bytes: int,
     ) -> HTTPResult:
         """POST `body` to `url`, the whole attempt (connect to last body byte) bounded by
-        `timeout_s`.
+        `timeout_s` (> 0).
 
-        A 2XX body is read up to `max_response_bytes`, any other up to `ERROR_BODY_LIMIT`;
-        past that the connection is dropped and the result marked truncated.
+        A 2XX body is read up to `max_response_bytes`, any other up to `ERROR_BODY_LIMIT`,
+        both counted after decoding; past that the connection is dropped and the result
+        marked truncated.
         """
-        session = self._session
-        # Is the session's loop the one running this coroutine? A loop runs on one thread at
-        # a time, so yes exactly when it is running on this thread. (Cheaper than comparing
-        # with asyncio.get_running_loop(), which makes a getpid() system call on 3.11.)
+        current = self._current
+        # Is the cached session's loop the one running this coroutine? A loop runs on one
+        # thread at a time, so yes exactly when it is running on this thread. (Cheaper than
+        # asyncio.get_running_loop(), which makes a getpid() system call on 3.11.)
         if (
-            session is None
-            or self._thread != threading.get_ident()
-            or self._forks != _forks
-            or not self._loop.is_running()  # type: ignore[union-attr]
+            current is None
+            or current[0] != threading.get_ident()
+            or current[1] != _forks
+            or not current[2].is_running()
         ):
             session = await self._session_for_this_loop()
+        else:
+            session = current[3]
         if timeout_s == self._usual_timeout_s:  # the session's own timeout
             request = session.post(url, data=body, headers=headers, allow_redirects=False)
         else:
@@ -195,43 +253,69 @@ class Transport:
                 allow_redirects=False,
                 timeout=self._timeout(timeout_s),
             )
+        # The failure is built inside the except clause and raised after it, so that it has
+        # neither a cause nor a context: aiohttp's exceptions hold the request's headers.
+        failure: EmissaryError
         try:
             async with request as response:
                 status = response.status
                 limit = max_response_bytes if 200 <= status < 300 else ERROR_BODY_LIMIT
                 length = response.content_length
-                if length is not None and length <= limit:
+                if (
+                    length is not None
+                    and length <= limit
+                    and _CONTENT_ENCODING not in response.headers
+                ):
                     return status, response.headers, await response.read(), False
                 data, complete = await _read_at_most(response.content, limit)
                 if not complete:
                     response.close()  # drop the connection rather than read the rest
                 return status, response.headers, data, not complete
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise APITimeoutError(
-                f"POST {_safe(url)} did not complete within {timeout_s:g} s"
-            ) from exc
-        except aiohttp.InvalidURL as exc:
-            raise ConfigurationError(f"invalid request URL {_safe(url)}") from exc
-        except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
-            raise APITLSError(
-                f"POST {_safe(url)}: TLS failed ({type(exc).__name__}); not retried"
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise APIConnectionError(
-                f"could not connect to {exc.host}:{exc.port} ({type(exc).__name__}: {exc.strerror})"
-            ) from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise APIConnectionError(
-                f"POST {_safe(url)}: the response body was cut short ({type(exc).__name__})"
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise APIConnectionError(
-                f"POST {_safe(url)} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            failure = APITimeoutError(
+                f"POST {_safe(url)} did not complete within {timeout_s:g} s (timeout_ms)"
+            )
+        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
+            failure = self._failure(exc, url)
+        raise failure
+
+    def _failure(self, exc: BaseException, url: yarl.URL) -> EmissaryError:
+        """Our error for an aiohttp or OS failure, made of plain facts (no reference to
+        `exc`, whose request info or connection key may hold credentials)."""
+        where = f"POST {_safe(url)}"
+        if isinstance(exc, aiohttp.InvalidURL):
+            return ConfigurationError(f"invalid request URL {_safe(url)}")
+        if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch):
+            reason = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None)
+            return APITLSError(f"{where}: TLS failed ({_reason(reason or exc)}); not retried")
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            os_error = exc.os_error
+            target = f"{exc.host}:{exc.port}"
+            if isinstance(os_error, socket.gaierror):
+                if os_error.errno in _NAME_DOES_NOT_EXIST:
+                    return APIHostNotFoundError(
+                        f"the host {exc.host!r} does not exist ({os_error.strerror}); "
+                        "check server_url"
+                    )
+                return APIConnectionError(
+                    f"could not resolve the host {exc.host!r} ({os_error.strerror})"
+                )
+            return APIConnectionError(f"could not connect to {target} ({_reason(os_error)})")
+        if isinstance(exc, aiohttp.ClientHttpProxyError):
+            return APIConnectionError(f"{where}: the proxy answered {exc.status} ({exc.message})")
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            return APIConnectionError(f"{where}: the response body was cut short")
+        if isinstance(exc, aiohttp.ClientResponseError):  # a malformed or oversized answer
+            return APIConnectionError(f"{where}: the response was not valid HTTP ({exc.message})")
+        if isinstance(exc, RuntimeError) and self._closed:
+            return ClientClosedError("the client was closed while the call was in flight")
+        return APIConnectionError(f"{where} failed ({_reason(exc)})")
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(seconds)
         if timeout is None:
+            if not seconds > 0:  # aiohttp reads a total <= 0 as "no limit at all"
+                raise APITimeoutError(f"no time left for an attempt ({seconds!r} s)")
             if len(self._timeouts) > 64:
                 self._timeouts.clear()
             # ceil_threshold: aiohttp would round a limit of 5 s or more up to the next
@@ -242,22 +326,43 @@ class Transport:
         return timeout
 
     def close_idle(self) -> bool:
-        """Refuse further requests if no session was ever opened here; True if so."""
-        if self._session is None or self._forks != _forks:
+        """Refuse further requests if no session is open here; True if so."""
+        if not self._sessions or self._forks != _forks:
             self._closed = True
             return True
         return False
 
     async def aclose(self) -> None:
-        """Close the session (if any) and refuse further requests."""
+        """Close every session, each on its own loop, and refuse further requests."""
         self._closed = True
-        session, self._session = self._session, None
-        if session is None:
+        self._current = None
+        if self._forks != _forks:
+            self._leave_inherited()
             return
-        if self._forks == _forks and self._loop is asyncio.get_running_loop():
-            await session.close()
-        else:
-            await self._discard(session)
+        entries, self._sessions = list(self._sessions.values()), {}
+        here = asyncio.get_running_loop()
+        for entry in entries:
+            if entry.loop is here:
+                await entry.guard.aclose()
+            elif entry.loop.is_running():  # another thread's loop: close it there
+                asyncio.run_coroutine_threadsafe(_close_guard(entry.guard), entry.loop)
+            else:  # its loop is gone, or stopped and not closed: nothing can be sent on it
+                entry.session.detach()
+
+
+_CONTENT_ENCODING = "Content-Encoding"
+_NAME_DOES_NOT_EXIST = frozenset(
+    code
+    for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None))
+    if code is not None
+)
+"""getaddrinfo's "no such name" answers, as opposed to a temporary failure (EAI_AGAIN)."""
+
+
+def _reason(error: BaseException) -> str:
+    """``TypeName: message`` of an OS or library error, for our messages."""
+    text = str(error) or repr(error)
+    return f"{type(error).__name__}: {text}"
 
 
 async def _read_at_most(content: aiohttp.StreamReader, limit: int) -> tuple[bytes, bool]:
@@ -272,10 +377,6 @@ async def _read_at_most(content: aiohttp.StreamReader, limit: int) -> tuple[byte
         size += len(chunk)
         if size > limit:
             return b"".join(chunks)[:limit], False
-
-
-async def _close_connector(connector: aiohttp.BaseConnector) -> None:
-    await connector.close()
 
 
 def _safe(url: yarl.URL) -> str:

@@ -1,12 +1,15 @@
 """Checks on call arguments, turning msgspec's findings into errors a user can act on.
 
 Every error names the field, says what is allowed and, for a misspelt field, suggests the
-closest real one. All of it runs before any network I/O.
+closest real one. All of it runs before any network I/O, and building a message can never
+fail: values are shown through `shown`, which survives huge integers, deep nesting, lone
+surrogates and broken ``__repr__`` methods.
 """
 
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,16 +32,42 @@ _AT_FIELD = re.compile(r"at `\$\.(\w+)`")
 _UNKNOWN = re.compile(r"unknown field `([^`]*)`")
 _MISSING = re.compile(r"missing required field `([^`]*)`")
 _ENCODER = msgspec.json.Encoder()
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlevel = 3
+
+
+def shown(value: object) -> str:
+    """A short repr of `value` for a message; never raises."""
+    if isinstance(value, int) and value.bit_length() > 64:  # its repr may be refused
+        return f"<an integer of {value.bit_length()} bits>"
+    try:
+        return _REPR.repr(value)
+    except Exception:  # deep nesting, a __repr__ that raises, ...
+        return f"<{type(value).__name__} object that cannot be shown>"
+
+
+def unencodable(text: str) -> str | None:
+    """Where `text` cannot be encoded as UTF-8 (a lone surrogate), described; else None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"a lone surrogate {shown(text[exc.start])} at position {exc.start}"
+    return None
 
 
 def check_id(value: object, name: str) -> str:
-    """A project or deployment id: a non-empty string."""
+    """A project or deployment id: a non-empty string that can be sent as UTF-8."""
     if not isinstance(value, str):
         raise RequestTypeError(
             f"{name} must be a non-empty string, got {type(value).__name__}", field=name
         )
     if not value:
         raise RequestValidationError(f"{name} must be a non-empty string, got ''", field=name)
+    if (where := unencodable(value)) is not None:
+        raise RequestValidationError(
+            f"{name} cannot be sent: it has {where}, which UTF-8 cannot encode", field=name
+        )
     return value
 
 
@@ -50,7 +79,13 @@ def encode_request_body(request_body: object) -> bytes:
         # A Struct is built without checking its types or Meta ranges: check them here.
         given = msgspec.structs.asdict(request_body)
     elif isinstance(request_body, Mapping):
-        given = dict(request_body)
+        try:
+            given = dict(request_body)
+        except Exception as exc:
+            raise RequestTypeError(
+                f"request_body could not be read as a mapping ({type(exc).__name__})",
+                field="request_body",
+            ) from None
     else:
         raise RequestTypeError(
             "request_body must be a dict or an "
@@ -62,15 +97,39 @@ def encode_request_body(request_body: object) -> bytes:
         # None is every optional field's default, so it is left out of the JSON (not set).
         # msgspec.convert is strict by default (no "16" for 16); passing strict=True anyway
         # would send it down its slow keyword-argument parsing, 40 % of the call's cost.
-        body = msgspec.convert(given, RequestBody)
-    except msgspec.ValidationError:
-        # Explain it as if None fields were absent: a None prompt is a missing prompt.
-        fields = {k: v for k, v in given.items() if v is not None}
-        try:
-            body = msgspec.convert(fields, RequestBody)
-        except msgspec.ValidationError as exc:
-            raise _body_error(exc, fields) from None
-    return _ENCODER.encode(body)
+        return _ENCODER.encode(msgspec.convert(given, RequestBody))
+    except (msgspec.ValidationError, UnicodeEncodeError):
+        pass
+    raise _explain(given)
+
+
+def _explain(given: Mapping[Any, Any]) -> RequestValidationError:
+    """The error for a body that did not convert or encode, as if None fields were absent
+    (a None prompt is a missing prompt)."""
+    fields = {k: v for k, v in given.items() if v is not None}
+    for key in fields:
+        if not isinstance(key, str):
+            return RequestTypeError(
+                f"request_body's field names must be strings, got {shown(key)} "
+                f"({type(key).__name__})",
+                field="request_body",
+            )
+        if (where := unencodable(key)) is not None:
+            return RequestValidationError(
+                f"request_body has a field name with {where}, which UTF-8 cannot encode",
+                field="request_body",
+            )
+    try:
+        msgspec.convert(fields, RequestBody)
+    except msgspec.ValidationError as exc:
+        return _body_error(exc, fields)
+    for key, value in fields.items():  # valid, but did not encode
+        if isinstance(value, str) and (where := unencodable(value)) is not None:
+            return RequestValidationError(
+                f"request_body.{key} cannot be sent: it has {where}, which UTF-8 cannot encode",
+                field=f"request_body.{key}",
+            )
+    return RequestValidationError("request_body cannot be encoded as JSON", field="request_body")
 
 
 def _body_error(exc: msgspec.ValidationError, body: object) -> RequestValidationError:
@@ -94,8 +153,10 @@ def _body_error(exc: msgspec.ValidationError, body: object) -> RequestValidation
     if match := _AT_FIELD.search(text):
         name = match.group(1)
         value = _field_value(body, name)
-        shown = f"{value!r} ({type(value).__name__})"
-        message = f"request_body.{name} must be {_ALLOWED.get(name, 'valid')}, got {shown}"
+        message = (
+            f"request_body.{name} must be {_ALLOWED.get(name, 'valid')}, "
+            f"got {shown(value)} ({type(value).__name__})"
+        )
         if "got `" in text:
             return RequestTypeError(message, field=f"request_body.{name}")
         return RequestValidationError(message, field=f"request_body.{name}")

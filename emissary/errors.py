@@ -6,8 +6,10 @@
     │   └── RequestTypeError (TypeError)     ... of the wrong type
     ├── ClientClosedError (RuntimeError)     the client was closed
     ├── APIConnectionError                   the request did not get a response
-    │   ├── APITimeoutError                  ... in time
-    │   └── APITLSError                      ... because TLS failed (never retried)
+    │   ├── APITimeoutError                  ... in time (or the call's time budget ran out)
+    │   ├── APITLSError                      ... because TLS failed (never retried)
+    │   └── APIHostNotFoundError             ... because the host name does not exist (never
+    │                                        retried; also a ConfigurationError)
     └── SDKError                             the server answered with a non-success response
         ├── APIErrorInvalidInput             400, with .data (status, error)
         ├── APIErrorUnauthorized             401, with .data (status, error)
@@ -16,7 +18,13 @@
 
 No aiohttp, asyncio or msgspec exception escapes the SDK: transport faults become
 `APIConnectionError`, bodies that do not decode become `SDKError`s carrying the raw text.
-Messages never contain the API key.
+Messages never contain the API key, and no object reachable from an error (its
+arguments, attributes, cause or context) holds it: transport errors are not chained to
+aiohttp's exceptions, which carry the request's headers.
+
+An error that ends a call (`APIConnectionError`, `SDKError`) says how it ended:
+`retries_taken` (attempts minus one) and `elapsed` (first attempt to the end), and when the
+call was retried its message ends with ``[3 attempts over 2.1 s]``.
 
 `SDKError` keeps the attribute names of the generated `emissary-client-sdk`
 (`message`, `status_code`, `body`, `raw_response`) so migrating code keeps working.
@@ -24,6 +32,7 @@ Messages never contain the API key.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +49,7 @@ __all__ = [
     "APIErrorInvalidInput",
     "APIErrorNotFound",
     "APIErrorUnauthorized",
+    "APIHostNotFoundError",
     "APITLSError",
     "APITimeoutError",
     "ClientClosedError",
@@ -82,19 +92,48 @@ class ClientClosedError(EmissaryError, RuntimeError):
     """The client was closed; create a new one (or use it in a ``with`` block)."""
 
 
-class APIConnectionError(EmissaryError):
+class _CallError(EmissaryError):
+    """An error that ended a call: it knows how many attempts the call made, over how long."""
+
+    retries_taken: int = 0
+    """How many times the call was retried before it ended with this error (attempts - 1)."""
+    elapsed: datetime.timedelta | None = None
+    """From the call's first attempt to this error; None if the error was made by hand."""
+
+    def _attempts_note(self) -> str:
+        """`` [3 attempts over 2.1 s]`` for a retried call, else nothing."""
+        if not self.retries_taken:
+            return ""
+        seconds = self.elapsed.total_seconds() if self.elapsed is not None else 0.0
+        return f" [{self.retries_taken + 1} attempts over {seconds:.1f} s]"
+
+
+class APIConnectionError(_CallError):
     """The request could not be completed: refused, reset, dropped or truncated."""
+
+    def __str__(self) -> str:
+        return super().__str__() + self._attempts_note()
 
 
 class APITimeoutError(APIConnectionError):
-    """The request did not complete within its time limit (``timeout_ms``)."""
+    """The request did not complete within its time limit (``timeout_ms``), or the call's
+    whole budget (``max_elapsed_time``) was spent."""
 
 
 class APITLSError(APIConnectionError):
     """The TLS handshake or certificate check failed; retrying would not help."""
 
 
-class SDKError(EmissaryError):
+class APIHostNotFoundError(APIConnectionError, ConfigurationError):
+    """The server's host name does not exist (a mistyped ``server_url``, say).
+
+    Not retried: the name service answered, and asking again gives the same answer. A
+    `ConfigurationError` too, since the fix is in the settings. (A *temporary* name-service
+    failure is a plain `APIConnectionError` and is retried.)
+    """
+
+
+class SDKError(_CallError):
     """The server answered with a status or body the API does not document as success.
 
     Attributes:
@@ -103,6 +142,8 @@ class SDKError(EmissaryError):
         body: the response body as text (at most 1 MiB of it is read).
         headers: the response headers (case-insensitive mapping).
         raw_response: a `models.RawResponse` with the status, headers, body bytes and URL.
+        retries_taken: how many times the call was retried (attempts - 1).
+        elapsed: the call's time from its first attempt to this error.
         retry_after: the wait in seconds the server asked for (``Retry-After`` or
             ``retry-after-ms``), or None.
     """
@@ -135,7 +176,7 @@ class SDKError(EmissaryError):
         return retry_after_seconds(self.headers)
 
     def __str__(self) -> str:
-        text = f"{self.message}: Status {self.status_code}"
+        text = f"{self.message}: Status {self.status_code}{self._attempts_note()}"
         if self.body:
             shown = self.body if len(self.body) <= 500 else self.body[:500] + "..."
             text += f"\n{shown}"

@@ -65,11 +65,20 @@ class RetryConfig(msgspec.Struct, frozen=True):
     `strategy` is ``"backoff"`` (retry with `backoff`) or ``"none"`` (never retry).
     `retry_connection_errors` also retries refused, reset and dropped connections and
     timeouts, not only retryable status codes.
+
+    `max_attempts` caps the attempts of a call that fails without being told when to come
+    back: refused or dropped connections, timeouts, 5XX answers without ``Retry-After``. So
+    a server that is down or hangs fails fast (3 attempts, a few seconds, as the big SDKs
+    do), while an overloaded one that answers 429 or 503 *with* ``Retry-After`` is waited
+    for, up to ``backoff.max_elapsed_time``. None lifts the cap: only the time budget
+    (and the client's `RetryBudget`) then stops retries.
     """
 
     strategy: Literal["backoff", "none"]
     backoff: BackoffStrategy
     retry_connection_errors: bool = True
+    max_attempts: int | None = 3
+    """The most attempts for failures without ``Retry-After`` (>= 1), or None for no cap."""
 
     def __post_init__(self) -> None:
         if self.strategy not in ("backoff", "none"):
@@ -84,6 +93,13 @@ class RetryConfig(msgspec.Struct, frozen=True):
             raise ConfigurationError(
                 "RetryConfig.retry_connection_errors must be a bool, "
                 f"got {self.retry_connection_errors!r}"
+            )
+        attempts = self.max_attempts
+        if attempts is not None and (
+            isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1
+        ):
+            raise ConfigurationError(
+                f"RetryConfig.max_attempts must be an integer >= 1 or None, got {attempts!r}"
             )
 
     @property
@@ -131,5 +147,8 @@ DEFAULT_RETRY_CONFIG = RetryConfig(
         initial_interval=500, max_interval=8_000, exponent=2.0, max_elapsed_time=60_000
     ),
     retry_connection_errors=True,
+    max_attempts=3,
 )
-"""Retries on by default: waits up to 0.5 s, 1 s, 2 s, 4 s, 8 s, 8 s ..., 60 s in all."""
+"""Retries on by default. A server that is down, hangs or fails without ``Retry-After``
+gets 3 attempts (waits of up to 0.5 s and 1 s between them); one that answers 429 or 503
+with ``Retry-After`` is waited for as it asks, up to 60 s for the whole call."""

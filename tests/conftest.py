@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from emissary import AsyncEmissaryClient, EmissaryClient
-from emissary.testing import Emulator
+from emissary.testing import Emulator, RetryClock
 
 PROJECT = "demo-project"
 DEPLOYMENT = "demo-deployment"
@@ -54,23 +53,6 @@ def sync_client(thread_emulator: Emulator) -> Iterator[EmissaryClient]:
         yield c
 
 
-class FakeTime:
-    """A clock that only moves when the retry loop sleeps: retries without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def install(self, client: AsyncEmissaryClient | EmissaryClient) -> FakeTime:
-        """Make `client`'s retries use this clock and sleep (and a seeded jitter)."""
-        inner = client if isinstance(client, AsyncEmissaryClient) else client._async_client
-        runtime = inner._retry_runtime  # keeps the client's retry budget
-        runtime.sleep, runtime.clock, runtime.random = self.sleep, self.clock, random.Random(7)
-        return self
+def fake_time(client: AsyncEmissaryClient | EmissaryClient, **options: float) -> RetryClock:
+    """Make `client`'s retries instant, on a virtual clock (for the test's life)."""
+    return RetryClock(seed=7, **options).install(client)

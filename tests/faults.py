@@ -180,3 +180,20 @@ def open_sockets() -> int:
         with contextlib.suppress(OSError):  # an fd may close while we look
             count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
     return count
+
+
+def connections_to(port: int) -> int:
+    """This process's open TCP sockets whose peer is `port` on loopback: the client ends
+    of its connections to a server there (Linux: /proc/net/tcp and /proc/self/fd)."""
+    inodes = set()
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if int(fields[2].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/self/fd/{fd}")
+            count += link.startswith("socket:[") and link[8:-1] in inodes
+    return count

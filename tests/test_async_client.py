@@ -22,8 +22,8 @@ from emissary.errors import (
 from emissary.testing import Emulator
 from emissary.utils import BackoffStrategy, RetryConfig
 
-from .conftest import DEPLOYMENT, PROJECT, FakeTime
-from .faults import read_request, serve_async, stop_async
+from .conftest import DEPLOYMENT, PROJECT, fake_time
+from .faults import connections_to, read_request, serve_async, stop_async
 
 pytestmark = pytest.mark.anyio
 
@@ -224,10 +224,10 @@ async def test_close_releases_the_session_and_refuses_new_calls(emulator: Emulat
     await client.deployments.completions.create(
         project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
     )
-    session = client._transport._session
-    assert session is not None and not session.closed
+    assert connections_to(emulator.port) == 1
     await client.close()
-    assert session.closed and client.closed
+    assert connections_to(emulator.port) == 0
+    assert client.closed
     await client.close()  # idempotent
     with pytest.raises(ClientClosedError, match="closed"):
         await client.deployments.completions.create(
@@ -280,7 +280,7 @@ async def test_retry_config_none_sends_once_and_backoff_retries(emulator: Emulat
 
     async with FaultServer(json_handler(503, b"busy")) as server:
         async with AsyncEmissaryClient(api_key="k", server_url=server.url) as client:
-            sleeps = FakeTime().install(client).sleeps
+            sleeps = fake_time(client).sleeps
             with pytest.raises(SDKError) as caught:
                 await client.deployments.completions.create(
                     project_id="p",

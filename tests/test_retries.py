@@ -24,10 +24,10 @@ from emissary.errors import (
     ResponseValidationError,
     SDKError,
 )
-from emissary.testing import Emulator
+from emissary.testing import Emulator, RetryClock
 from emissary.utils import BackoffStrategy, RetryBudget, RetryConfig
 
-from .conftest import DEPLOYMENT, PROJECT, FakeTime
+from .conftest import DEPLOYMENT, PROJECT, fake_time
 from .faults import open_sockets, serve_async, stop_async
 
 pytestmark = pytest.mark.anyio
@@ -36,15 +36,21 @@ BODY = {"prompt": "retry me"}
 
 
 def config(
-    initial: int = 100, maximum: int = 1000, budget: int = 60_000, connections: bool = True
+    initial: int = 100,
+    maximum: int = 1000,
+    budget: int = 60_000,
+    connections: bool = True,
+    attempts: int | None = None,
 ) -> RetryConfig:
-    return RetryConfig("backoff", BackoffStrategy(initial, maximum, 2.0, budget), connections)
+    """Retries bounded by time alone unless `attempts` is given (the default caps at 3)."""
+    strategy = BackoffStrategy(initial, maximum, 2.0, budget)
+    return RetryConfig("backoff", strategy, connections, max_attempts=attempts)
 
 
 @pytest.fixture
-async def fake_client(emulator: Emulator) -> AsyncIterator[tuple[AsyncEmissaryClient, FakeTime]]:
+async def fake_client(emulator: Emulator) -> AsyncIterator[tuple[AsyncEmissaryClient, RetryClock]]:
     async with AsyncEmissaryClient(api_key=emulator.api_key, server_url=emulator.url) as client:
-        yield client, FakeTime().install(client)
+        yield client, fake_time(client)
 
 
 async def create(client: AsyncEmissaryClient, **options: object) -> object:
@@ -61,7 +67,7 @@ async def create(client: AsyncEmissaryClient, **options: object) -> object:
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
 async def test_retryable_statuses_are_retried(
-    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime], status: int
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, RetryClock], status: int
 ) -> None:
     client, clock = fake_client
     emulator.faults.fail(2, status=status)
@@ -73,7 +79,7 @@ async def test_retryable_statuses_are_retried(
 
 @pytest.mark.parametrize("fault", ["drop", "truncate"])
 async def test_dropped_and_truncated_responses_are_retried(
-    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime], fault: str
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, RetryClock], fault: str
 ) -> None:
     client, _ = fake_client
     getattr(emulator.faults, fault)(2)
@@ -83,7 +89,7 @@ async def test_dropped_and_truncated_responses_are_retried(
 
 
 async def test_a_timed_out_attempt_is_retried(
-    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, RetryClock]
 ) -> None:
     client, _ = fake_client
     emulator.faults.hang()
@@ -101,7 +107,7 @@ async def test_connection_refused_is_retried_until_the_budget_ends() -> None:
     async with AsyncEmissaryClient(
         api_key="k", server_url=f"http://127.0.0.1:{port}", retry_config=config(budget=5_000)
     ) as client:
-        clock = FakeTime().install(client)
+        clock = fake_time(client)
         with pytest.raises(APIConnectionError):
             await create(client)
     assert len(clock.sleeps) >= 3
@@ -122,7 +128,7 @@ async def test_connection_refused_is_retried_until_the_budget_ends() -> None:
 )
 async def test_other_statuses_are_not_retried(
     emulator: Emulator,
-    fake_client: tuple[AsyncEmissaryClient, FakeTime],
+    fake_client: tuple[AsyncEmissaryClient, RetryClock],
     status: int,
     error: type[Exception],
 ) -> None:
@@ -135,7 +141,7 @@ async def test_other_statuses_are_not_retried(
 
 
 async def test_an_invalid_2xx_body_is_not_retried(
-    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, RetryClock]
 ) -> None:
     client, _ = fake_client
     emulator.faults.fail(3, status=200, body=b"<html>")
@@ -145,7 +151,7 @@ async def test_an_invalid_2xx_body_is_not_retried(
 
 
 async def test_bad_input_is_not_sent_at_all(
-    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, RetryClock]
 ) -> None:
     client, _ = fake_client
     with pytest.raises(RequestValidationError):
@@ -163,7 +169,7 @@ async def test_tls_failures_are_not_retried() -> None:
     try:
         url = server.url.replace("http://", "https://")
         async with AsyncEmissaryClient(api_key="k", server_url=url) as client:
-            clock = FakeTime().install(client)
+            clock = fake_time(client)
             with pytest.raises(APITLSError):
                 await create(client)
         assert clock.sleeps == []
@@ -174,7 +180,7 @@ async def test_tls_failures_are_not_retried() -> None:
 
 
 async def test_connection_errors_not_retried_when_turned_off(
-    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, RetryClock]
 ) -> None:
     client, _ = fake_client
     emulator.faults.drop(2)
@@ -184,7 +190,7 @@ async def test_connection_errors_not_retried_when_turned_off(
 
 
 async def test_strategy_none_turns_retries_off(
-    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, RetryClock]
 ) -> None:
     client, _ = fake_client
     emulator.faults.fail(2, status=503)
@@ -197,7 +203,7 @@ async def test_per_client_config_is_used_and_per_call_overrides_it(emulator: Emu
     async with AsyncEmissaryClient(
         api_key=emulator.api_key, server_url=emulator.url, retry_config=RetryConfig.disabled()
     ) as client:
-        FakeTime().install(client)
+        fake_time(client)
         emulator.faults.fail(1, status=503)
         with pytest.raises(SDKError):
             await create(client)
@@ -211,7 +217,7 @@ async def test_per_client_config_is_used_and_per_call_overrides_it(emulator: Emu
 
 async def test_waits_grow_exponentially_with_full_jitter(emulator: Emulator) -> None:
     async with AsyncEmissaryClient(api_key=emulator.api_key, server_url=emulator.url) as client:
-        clock = FakeTime().install(client)
+        clock = fake_time(client)
         emulator.faults.fail(6, status=503)
         await create(client, retries=config(initial=100, maximum=1000))
     bounds = [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
@@ -233,7 +239,7 @@ async def test_waits_grow_exponentially_with_full_jitter(emulator: Emulator) -> 
 )
 async def test_retry_after_is_a_floor_even_above_max_interval(
     emulator: Emulator,
-    fake_client: tuple[AsyncEmissaryClient, FakeTime],
+    fake_client: tuple[AsyncEmissaryClient, RetryClock],
     headers: dict[str, object],
     expected: float,
 ) -> None:
@@ -244,7 +250,7 @@ async def test_retry_after_is_a_floor_even_above_max_interval(
 
 
 async def test_retry_after_as_an_http_date(
-    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, RetryClock]
 ) -> None:
     client, clock = fake_client
     emulator.faults.fail(
@@ -257,7 +263,7 @@ async def test_retry_after_as_an_http_date(
 
 @pytest.mark.parametrize("garbage", ["soon", "-5", "1e999", "", "Mon, 99 Foo 2024", "١٢"])
 async def test_garbage_retry_after_is_ignored(
-    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime], garbage: str
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, RetryClock], garbage: str
 ) -> None:
     client, clock = fake_client
     emulator.faults.fail(1, status=503, retry_after=garbage, retry_after_ms="nan")
@@ -269,7 +275,7 @@ async def test_garbage_retry_after_is_ignored(
 @pytest.mark.parametrize(("retry_after", "budget_ms"), [(30, 10_000), (86_400, 10**9)])
 async def test_a_retry_after_beyond_the_budget_fails_at_once(
     emulator: Emulator,
-    fake_client: tuple[AsyncEmissaryClient, FakeTime],
+    fake_client: tuple[AsyncEmissaryClient, RetryClock],
     retry_after: int,
     budget_ms: int,
 ) -> None:
@@ -284,7 +290,7 @@ async def test_a_retry_after_beyond_the_budget_fails_at_once(
 
 
 async def test_max_elapsed_time_bounds_the_whole_call(
-    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, RetryClock]
 ) -> None:
     client, clock = fake_client
     emulator.faults.fail(1000, status=503)
@@ -333,7 +339,7 @@ async def test_an_attempt_deadline_over_5_s_is_not_rounded_up() -> None:
 
 
 async def test_a_dripped_body_times_out_on_schedule(
-    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, RetryClock]
 ) -> None:
     client, _ = fake_client
     emulator.faults.drip(0.02)  # ~200 bytes at 20 ms each: 4 s if nothing stopped it
@@ -348,7 +354,7 @@ async def test_a_dripped_body_times_out_on_schedule(
 async def test_the_retry_budget_caps_retries_in_an_outage(emulator: Emulator) -> None:
     emulator.faults.fail(100_000, status=503)
     async with AsyncEmissaryClient(api_key=emulator.api_key, server_url=emulator.url) as client:
-        FakeTime().install(client)
+        fake_time(client)
         calls = 300
         for _ in range(calls):
             with pytest.raises(SDKError):
@@ -356,11 +362,24 @@ async def test_the_retry_budget_caps_retries_in_an_outage(emulator: Emulator) ->
         attempts = len(emulator.requests)
         # 100 tokens / 5 per retry: at most 20 retries in all, not 300 x (1 + retries).
         assert attempts <= calls + 20
-        assert client._retry_runtime.bucket.tokens < 5
         emulator.faults.clear()
+        # A failing call now is not retried: the bucket is empty.
+        emulator.faults.fail(3, status=503)
+        sent = len(emulator.requests)
+        with pytest.raises(SDKError):
+            await create(client)
+        assert len(emulator.requests) == sent + 1
+        emulator.faults.clear()
+        # 100 successes refill it: the next outage gets its 20 retries again.
         for _ in range(100):
             await create(client)
-        assert client._retry_runtime.bucket.tokens == 100
+        emulator.faults.fail(100_000, status=503)
+        sent = len(emulator.requests)
+        for _ in range(30):
+            with pytest.raises(SDKError):
+                await create(client)
+        assert len(emulator.requests) - sent == 30 + 20
+        emulator.faults.clear()
 
 
 async def test_an_unlimited_budget_keeps_retrying(emulator: Emulator) -> None:
@@ -368,14 +387,14 @@ async def test_an_unlimited_budget_keeps_retrying(emulator: Emulator) -> None:
     async with AsyncEmissaryClient(
         api_key=emulator.api_key, server_url=emulator.url, retry_budget=RetryBudget.unlimited()
     ) as client:
-        clock = FakeTime().install(client)
+        clock = fake_time(client)
         assert await create(client, retries=config(initial=1, maximum=1)) is not None
     assert len(emulator.requests) == 61  # 60 retries: far past the default budget's 20
     assert len(clock.sleeps) == 60
 
 
 async def test_one_idempotency_key_per_call_and_numbered_attempts(
-    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, FakeTime]
+    emulator: Emulator, fake_client: tuple[AsyncEmissaryClient, RetryClock]
 ) -> None:
     client, _ = fake_client
     emulator.faults.fail(2, status=503)

@@ -19,7 +19,7 @@ import pytest
 
 from emissary import AsyncEmissaryClient
 from emissary.errors import EmissaryError
-from emissary.testing import Emulator
+from emissary.testing import Emulator, RetryClock
 
 from .conftest import DEPLOYMENT, PROJECT
 from .faults import open_sockets
@@ -63,11 +63,7 @@ async def test_soak_with_mixed_faults() -> None:
         async with AsyncEmissaryClient(
             api_key=emulator.api_key, server_url=emulator.url, timeout_ms=500
         ) as client:
-
-            async def no_wait(_: float) -> None:
-                await asyncio.sleep(0)
-
-            client._retry_runtime.sleep = no_wait
+            RetryClock().install(client)
             limit = asyncio.Semaphore(CONCURRENCY)
 
             async def one(i: int) -> None:

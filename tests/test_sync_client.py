@@ -21,6 +21,7 @@ from emissary.errors import APIErrorNotFound, ClientClosedError
 from emissary.testing import Emulator
 
 from .conftest import DEPLOYMENT, PROJECT
+from .faults import connections_to
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,11 +91,12 @@ def test_close_stops_the_loop_thread_and_later_calls_fail_clearly(
         project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
     )
     assert len(loop_threads()) == before + 1
-    session = client._async_client._transport._session
+    port = thread_emulator.port
+    assert connections_to(port) == 1
     client.close()
     client.close()
     assert client.closed
-    assert session is not None and session.closed
+    assert connections_to(port) == 0
     assert len(loop_threads()) == before
     with pytest.raises(ClientClosedError, match="closed"):
         client.deployments.completions.create(
@@ -116,10 +118,10 @@ def test_a_client_dropped_without_close_is_cleaned_up(thread_emulator: Emulator)
     client.deployments.completions.create(
         project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
     )
-    session = client._async_client._transport._session
+    assert connections_to(thread_emulator.port) == 1
     del client
     gc.collect()
-    assert session is not None and session.closed
+    assert connections_to(thread_emulator.port) == 0
     assert len(loop_threads()) == before
 
 
@@ -279,19 +281,20 @@ def test_a_call_waits_for_its_own_end_whatever_bytes_its_wakeup_holds() -> None:
     started = threading.Event()
     results: list[int] = []
     outcome: asyncio.Future[int] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
 
     async def slow() -> int:
-        nonlocal outcome
-        outcome = asyncio.get_running_loop().create_future()
+        nonlocal outcome, loop
+        loop = asyncio.get_running_loop()
+        outcome = loop.create_future()
         started.set()
         return await outcome
 
     def caller() -> None:
-        wakeup = _Wakeup.for_this_thread()
+        wakeup = _Wakeup.of_this_thread()
         assert wakeup is not None
         for _ in range(3):
             wakeup.ring()  # leftovers
-        wakeup.busy = False
         results.append(runner.run(slow()))
 
     thread = threading.Thread(target=caller)
@@ -299,7 +302,7 @@ def test_a_call_waits_for_its_own_end_whatever_bytes_its_wakeup_holds() -> None:
     assert started.wait(10)
     thread.join(0.1)
     assert thread.is_alive()  # still waiting: the leftover bytes did not end the call
-    loop, future = runner._loop, outcome
+    future = outcome
     assert loop is not None and future is not None
     loop.call_soon_threadsafe(future.set_result, 42)
     thread.join(10)
@@ -330,12 +333,11 @@ def test_a_forked_child_does_not_share_its_parents_wakeup_pipe() -> None:
         import json, os
         from emissary._loop import _Wakeup
 
-        parent = _Wakeup.for_this_thread()
-        parent.busy = False
+        parent = _Wakeup.of_this_thread()
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:
-            child = _Wakeup.for_this_thread()
+            child = _Wakeup.of_this_thread()
             os.write(write, json.dumps(child is not parent).encode())
             os._exit(0)
         os.waitpid(pid, 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from .._config import ApiKeySource, ClientSettings
+from .._config import ApiKeySource, ClientSettings, redact_url
 from .._protocol import CompletionURLs
 from .._retry import RetryRuntime
 from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Transport
@@ -91,4 +91,8 @@ class AsyncEmissaryClient:
         await self.close()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(server_url={self.server_url!r}, api_key=<redacted>)"
+        settings = getattr(self, "_settings", None)  # absent if __init__ raised
+        if settings is None:
+            return f"{type(self).__name__}(<not initialised>)"
+        url = redact_url(settings.server_url)
+        return f"{type(self).__name__}(server_url={url!r}, api_key=<redacted>)"

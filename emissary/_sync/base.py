@@ -51,7 +51,10 @@ class SyncClientBase:
         self.close()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(server_url={self.server_url!r}, api_key=<redacted>)"
+        inner = getattr(self, "_async_client", None)  # absent if __init__ raised
+        if inner is None:
+            return f"{type(self).__name__}(<not initialised>)"
+        return type(self).__name__ + repr(inner)[len(type(inner).__name__) :]
 
 
 def _shutdown(async_client: AsyncEmissaryClient, runner: LoopThread) -> None:

@@ -15,8 +15,12 @@ Inject faults into the next requests with ``emu.faults`` (`FaultPlan`): ``fail``
 
 In async tests use ``async with Emulator() as emu:``, which serves on the running loop.
 From a shell: ``python -m emissary.testing --port 8000`` (see ``--help``).
+
+Retries without waiting: ``with instant_retries(client) as clock:`` runs the client's
+retries on a virtual clock (`RetryClock`); ``clock.sleeps`` lists the waits it chose.
 """
 
+from ._clock import RetryClock, instant_retries
 from ._faults import Fault, FaultPlan
 from ._generator import DEFAULT_MAX_NEW_TOKENS, MAX_NEW_TOKENS_LIMIT, generate_completion
 from ._server import DEFAULT_API_KEY, DEFAULT_DEPLOYMENTS, Emulator, RecordedRequest
@@ -30,5 +34,7 @@ __all__ = [
     "Fault",
     "FaultPlan",
     "RecordedRequest",
+    "RetryClock",
     "generate_completion",
+    "instant_retries",
 ]

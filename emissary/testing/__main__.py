@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import os
 import signal
 import sys
 
@@ -59,11 +61,20 @@ async def serve(options: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point."""
+    """Entry point: 0 after Ctrl-C or SIGTERM, 2 for bad options or an address in use."""
+    options = parse_args(argv)
     try:
-        asyncio.run(serve(parse_args(argv)))
+        asyncio.run(serve(options))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the port is taken, the address is not this machine's, ...
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        hint = " (--port 0 picks a free one)" if exc.errno == errno.EADDRINUSE else ""
+        print(
+            f"error: cannot listen on {options.host}:{options.port}: {reason}{hint}",
+            file=sys.stderr,
+        )
         return 2
     return 0
 
