@@ -276,40 +276,8 @@ class Transport:
                 f"POST {_safe(url)} did not complete within {timeout_s:g} s (timeout_ms)"
             )
         except (aiohttp.ClientError, OSError, RuntimeError) as exc:
-            failure = self._failure(exc, url)
+            failure = transport_error(exc, url, closed=self._closed)
         raise failure
-
-    def _failure(self, exc: BaseException, url: yarl.URL) -> EmissaryError:
-        """Our error for an aiohttp or OS failure, made of plain facts (no reference to
-        `exc`, whose request info or connection key may hold credentials)."""
-        where = f"POST {_safe(url)}"
-        if isinstance(exc, aiohttp.InvalidURL):
-            return ConfigurationError(f"invalid request URL {_safe(url)}")
-        if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch):
-            reason = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None)
-            return APITLSError(f"{where}: TLS failed ({_reason(reason or exc)}); not retried")
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            os_error = exc.os_error
-            target = f"{exc.host}:{exc.port}"
-            if isinstance(os_error, socket.gaierror):
-                if os_error.errno in _NAME_DOES_NOT_EXIST:
-                    return APIHostNotFoundError(
-                        f"the host {exc.host!r} does not exist ({os_error.strerror}); "
-                        "check server_url"
-                    )
-                return APIConnectionError(
-                    f"could not resolve the host {exc.host!r} ({os_error.strerror})"
-                )
-            return APIConnectionError(f"could not connect to {target} ({_reason(os_error)})")
-        if isinstance(exc, aiohttp.ClientHttpProxyError):
-            return APIConnectionError(f"{where}: the proxy answered {exc.status} ({exc.message})")
-        if isinstance(exc, aiohttp.ClientPayloadError):
-            return APIConnectionError(f"{where}: the response body was cut short")
-        if isinstance(exc, aiohttp.ClientResponseError):  # a malformed or oversized answer
-            return APIConnectionError(f"{where}: the response was not valid HTTP ({exc.message})")
-        if isinstance(exc, RuntimeError) and self._closed:
-            return ClientClosedError("the client was closed while the call was in flight")
-        return APIConnectionError(f"{where} failed ({_reason(exc)})")
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(seconds)
@@ -348,6 +316,39 @@ class Transport:
                 asyncio.run_coroutine_threadsafe(_close_guard(entry.guard), entry.loop)
             else:  # its loop is gone, or stopped and not closed: nothing can be sent on it
                 entry.session.detach()
+
+
+def transport_error(exc: BaseException, url: yarl.URL, *, closed: bool = False) -> EmissaryError:
+    """Our error for an aiohttp or OS failure of an attempt on `url`, made of plain facts:
+    no reference to `exc`, whose request info or connection key may hold credentials.
+    `closed` says the client was closed meanwhile."""
+    where = f"POST {_safe(url)}"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ConfigurationError(f"invalid request URL {_safe(url)}")
+    if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch):
+        reason = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None)
+        return APITLSError(f"{where}: TLS failed ({_reason(reason or exc)}); not retried")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_error = exc.os_error
+        target = f"{exc.host}:{exc.port}"
+        if isinstance(os_error, socket.gaierror):
+            if os_error.errno in _NAME_DOES_NOT_EXIST:
+                return APIHostNotFoundError(
+                    f"the host {exc.host!r} does not exist ({os_error.strerror}); check server_url"
+                )
+            return APIConnectionError(
+                f"could not resolve the host {exc.host!r} ({os_error.strerror})"
+            )
+        return APIConnectionError(f"could not connect to {target} ({_reason(os_error)})")
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return APIConnectionError(f"{where}: the proxy answered {exc.status} ({exc.message})")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return APIConnectionError(f"{where}: the response body was cut short")
+    if isinstance(exc, aiohttp.ClientResponseError):  # a malformed or oversized answer
+        return APIConnectionError(f"{where}: the response was not valid HTTP ({exc.message})")
+    if isinstance(exc, RuntimeError) and closed:
+        return ClientClosedError("the client was closed while the call was in flight")
+    return APIConnectionError(f"{where} failed ({_reason(exc)})")
 
 
 _CONTENT_ENCODING = "Content-Encoding"

@@ -442,3 +442,151 @@ async def test_cancellation_stops_at_once_and_closes_the_connection(how: str) ->
         assert stopped < 0.5 + (0.2 if how != "task.cancel" else 0)
     finally:
         await stop_async(server)
+
+
+# --- deadlines that always hold, and failing fast -------------------------------------
+
+
+async def test_a_call_whose_budget_is_spent_in_a_late_wakeup_ends_with_a_timeout(
+    emulator: Emulator,
+) -> None:
+    # The loop wakes from the backoff sleep after the budget has run out (a stalled loop):
+    # the next attempt must not start with a limit of <= 0, which aiohttp reads as "none"
+    # (it would wait on the hanging server forever).
+    emulator.faults.fail(status=503).hang()
+    async with AsyncEmissaryClient(api_key=emulator.api_key, server_url=emulator.url) as client:
+        clock = fake_time(client, lag=5.0)
+        with anyio.fail_after(10), pytest.raises(APITimeoutError) as caught:
+            await create(client, retries=config(budget=1_000))
+    assert [r.fault for r in emulator.requests] == ["fail"]  # no attempt after the budget
+    error = caught.value
+    assert "time budget" in str(error) and "max_elapsed_time 1000 ms" in str(error)
+    assert "attempt 1 failed with SDKError" in str(error)
+    assert error.retries_taken == 0
+    assert len(clock.sleeps) == 1
+    assert error.elapsed is not None and error.elapsed.total_seconds() >= 1.0
+    assert isinstance(error.__cause__, SDKError)  # the attempt that did fail
+
+
+async def test_a_server_that_is_down_fails_within_seconds_by_default() -> None:
+    # Real time, default settings: 3 attempts, waits of at most 0.5 s and 1 s.
+    port = _free_port()
+    async with AsyncEmissaryClient(api_key="k", server_url=f"http://127.0.0.1:{port}") as client:
+        start = time.monotonic()
+        with pytest.raises(APIConnectionError) as caught:
+            await create(client)
+        elapsed = time.monotonic() - start
+    assert elapsed < 3.0
+    error = caught.value
+    assert error.retries_taken == 2
+    assert error.elapsed is not None and error.elapsed.total_seconds() == pytest.approx(
+        elapsed, abs=0.2
+    )
+    assert "could not connect" in str(error) and "[3 attempts over" in str(error)
+
+
+async def test_a_hanging_server_gets_three_attempts_each_bounded_by_timeout_ms() -> None:
+    server = await serve_async(lambda conn: server.wait_for_peer_close(conn))
+    try:
+        async with AsyncEmissaryClient(api_key="k", server_url=server.url) as client:
+            fake_time(client)
+            start = time.monotonic()
+            with pytest.raises(APITimeoutError) as caught:
+                await create(client, timeout_ms=100)
+            elapsed = time.monotonic() - start
+    finally:
+        await stop_async(server)
+    assert server.connections == 3
+    assert 0.3 <= elapsed < 2.0
+    assert "within 0.1 s (timeout_ms)" in str(caught.value)
+    assert "[3 attempts over" in str(caught.value)
+
+
+async def test_an_overloaded_server_that_paces_the_client_is_waited_for(
+    emulator: Emulator,
+) -> None:
+    # 429 / 503 with Retry-After: the server says when; the attempt cap does not apply,
+    # the time budget does.
+    emulator.faults.fail(4, status=503, retry_after=2).fail(2, status=429, retry_after_ms=500)
+    async with AsyncEmissaryClient(api_key=emulator.api_key, server_url=emulator.url) as client:
+        clock = fake_time(client)
+        assert await create(client) is not None
+    assert len(emulator.requests) == 7
+    assert len(clock.sleeps) == 6
+    assert min(clock.sleeps[:4]) >= 2.0  # Retry-After is a floor
+    assert min(clock.sleeps[4:]) >= 0.5
+
+
+@pytest.mark.parametrize("fault", ["fail_500", "fail_503_no_retry_after", "drop"])
+async def test_failures_without_retry_after_stop_at_max_attempts(
+    emulator: Emulator, fault: str
+) -> None:
+    if fault == "drop":
+        emulator.faults.drop(10)
+    else:
+        emulator.faults.fail(10, status=500 if fault == "fail_500" else 503)
+    async with AsyncEmissaryClient(api_key=emulator.api_key, server_url=emulator.url) as client:
+        fake_time(client)
+        with pytest.raises((SDKError, APIConnectionError)) as caught:
+            await create(client)
+        assert len(emulator.requests) == 3
+        assert caught.value.retries_taken == 2
+        assert "[3 attempts over" in str(caught.value)
+        with pytest.raises((SDKError, APIConnectionError)):
+            await create(client, retries=config(attempts=5))
+        assert len(emulator.requests) == 3 + 5
+    emulator.faults.clear()
+
+
+async def test_an_error_of_a_call_that_was_not_retried_says_nothing_of_attempts(
+    emulator: Emulator,
+) -> None:
+    emulator.faults.fail(status=404)
+    async with AsyncEmissaryClient(api_key=emulator.api_key, server_url=emulator.url) as client:
+        with pytest.raises(APIErrorNotFound) as caught:
+            await create(client)
+    assert caught.value.retries_taken == 0
+    assert caught.value.elapsed is not None
+    assert "attempts" not in str(caught.value)
+
+
+def test_a_host_that_does_not_exist_is_a_configuration_error_never_retried() -> None:
+    # Name resolution is not exercised end to end here: it would query the machine's DNS
+    # server, which tests must not reach. aiohttp's DNS error, as its resolver raises it:
+    import socket
+    import types
+
+    import aiohttp
+    import yarl
+
+    from emissary._retry import is_retryable
+    from emissary._transport import transport_error
+    from emissary.errors import APIHostNotFoundError, ConfigurationError
+    from emissary.utils import DEFAULT_RETRY_CONFIG
+
+    key = types.SimpleNamespace(host="api.exmaple.com", port=443, ssl=True, is_ssl=True)
+    url = yarl.URL("https://api.exmaple.com/v1/x")
+    gone = aiohttp.ClientConnectorDNSError(
+        key,  # type: ignore[arg-type]
+        socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+    )
+    error = transport_error(gone, url)
+    assert isinstance(error, APIHostNotFoundError)
+    assert isinstance(error, ConfigurationError) and isinstance(error, APIConnectionError)
+    assert "api.exmaple.com" in str(error) and "server_url" in str(error)
+    assert not is_retryable(error, DEFAULT_RETRY_CONFIG)
+    flaky = aiohttp.ClientConnectorDNSError(
+        key,  # type: ignore[arg-type]
+        socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"),
+    )
+    error = transport_error(flaky, url)
+    assert type(error) is APIConnectionError and "Temporary failure" in str(error)
+    assert is_retryable(error, DEFAULT_RETRY_CONFIG)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
