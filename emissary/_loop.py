@@ -126,11 +126,8 @@ class LoopThread:
                 call.done.acquire()  # released by the loop thread when the task ends
             else:
                 wakeup.wait_until_released(call.done)  # type: ignore[union-attr]
-        except BaseException:  # interrupted (Ctrl-C): cancel the work, let it unwind
-            loop.call_soon_threadsafe(call.cancel)
-            # Let it unwind (and close its connection) before re-raising.
-            call.done.acquire(timeout=CANCEL_GRACE_S)
-            raise
+        except BaseException as interrupt:  # interrupted (Ctrl-C): cancel the work
+            raise _cancel(loop, call, interrupt)
         finally:
             if not nested:
                 wakeup.busy = False  # type: ignore[union-attr]
@@ -351,6 +348,30 @@ class _Call(Generic[T]):
             error, self._error = self._error, None  # no reference cycle via the traceback
             raise error
         return self._result  # type: ignore[return-value]
+
+
+def _cancel(
+    loop: asyncio.AbstractEventLoop, call: _Call[Any], interrupt: BaseException
+) -> BaseException:
+    """Send `call` its cancellation and let it unwind (closing its connection) for up to
+    `CANCEL_GRACE_S`; return the interrupt to re-raise (the latest, if more came).
+
+    In a storm of Ctrl-C the next interrupt can land while the cancellation is being sent:
+    it is sent again until it went (twice does no harm), so no call outlives its caller.
+    """
+    while True:
+        try:
+            loop.call_soon_threadsafe(call.cancel)
+            break
+        except RuntimeError:  # the loop is closed: nothing is running there any more
+            break
+        except BaseException as again:
+            interrupt = again
+    try:
+        call.done.acquire(timeout=CANCEL_GRACE_S)
+    except BaseException as again:  # interrupted while waiting: stop waiting
+        interrupt = again
+    return interrupt
 
 
 def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:

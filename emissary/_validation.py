@@ -119,10 +119,15 @@ def _explain(given: Mapping[Any, Any]) -> RequestValidationError:
                 f"request_body has a field name with {where}, which UTF-8 cannot encode",
                 field="request_body",
             )
+    # msgspec cannot build some of its messages around a lone surrogate: check the types
+    # with such strings stood in for.
+    clean = {k: "?" if isinstance(v, str) and unencodable(v) else v for k, v in fields.items()}
     try:
-        msgspec.convert(fields, RequestBody)
+        msgspec.convert(clean, RequestBody)
     except msgspec.ValidationError as exc:
         return _body_error(exc, fields)
+    except UnicodeError:
+        pass
     for key, value in fields.items():  # valid, but did not encode
         if isinstance(value, str) and (where := unencodable(value)) is not None:
             return RequestValidationError(

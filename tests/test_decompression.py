@@ -196,9 +196,16 @@ def test_a_1_gib_gzip_bomb_leaves_the_process_small() -> None:
     )
     with RawServer(answer) as server:
         baseline = subprocess.run(
-            [sys.executable, "-c", "import resource, emissary, aiohttp;"
-             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"],
-            capture_output=True, text=True, timeout=60, cwd=ROOT,
+            [
+                sys.executable,
+                "-c",
+                "import resource, emissary, aiohttp;"
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         proc = subprocess.run(
@@ -213,8 +220,10 @@ def test_a_1_gib_gzip_bomb_leaves_the_process_small() -> None:
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["body"] == 16 * MiB  # cut at the default max_response_bytes, decoded
     growth = out["peak_mb"] - float(baseline.stdout)
-    print(f"\n1 GiB gzip bomb ({len(body) / MiB:.1f} MiB on the wire): peak RSS "
-          f"{out['peak_mb']:.0f} MB, {growth:.0f} MB over a bare import")
+    print(
+        f"\n1 GiB gzip bomb ({len(body) / MiB:.1f} MiB on the wire): peak RSS "
+        f"{out['peak_mb']:.0f} MB, {growth:.0f} MB over a bare import"
+    )
     assert growth < 96, f"peak RSS grew by {growth:.0f} MB"
 
 

@@ -220,3 +220,67 @@ async def test_api_key_callable_returning_a_bad_key_fails_before_io(emulator: Em
 def test_bad_retry_settings_are_refused(make: Any) -> None:
     with pytest.raises(ConfigurationError):
         make()
+
+
+def _deep(depth: int) -> object:
+    value: object = "p"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+class _BadRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr is broken")
+
+
+# Found by fuzzing: each raised a foreign exception (TypeError, UnicodeEncodeError,
+# ValueError, RecursionError) before the fix.
+FUZZED: list[tuple[dict[str, Any], str, list[str], type[Exception]]] = [
+    ({"project_id": ["a", "b"]}, "project_id", ["non-empty string", "list"], TypeError),
+    ({"deployment_id": {"x": 1}}, "deployment_id", ["non-empty string", "dict"], TypeError),
+    ({"project_id": "ab\ud800"}, "project_id", ["surrogate", "position 2"], ValueError),
+    ({"deployment_id": "\udcff"}, "deployment_id", ["surrogate"], ValueError),
+    ({"request_body": {"prompt": "hi \ud83d"}}, "request_body.prompt", ["surrogate"], ValueError),
+    ({"request_body": {"prompt": "p", "\ud800": 1}}, "request_body", ["field name"], ValueError),
+    ({"request_body": {"prompt": 10**5000}}, "request_body.prompt", ["bits", "int"], TypeError),
+    (
+        {"request_body": {"prompt": "p", "top_k": -(10**5000)}},
+        "request_body.top_k",
+        ["integer >= 0", "bits"],
+        ValueError,
+    ),
+    ({"request_body": {"prompt": _deep(100_000)}}, "request_body.prompt", ["list"], TypeError),
+    ({"request_body": {"prompt": _BadRepr()}}, "request_body.prompt", ["_BadRepr"], TypeError),
+    ({"request_body": {"prompt": "x" * 10**6 + "\ud800"}}, "request_body.prompt", [], ValueError),
+    ({"request_body": {1: "p"}}, "request_body", ["field names must be strings"], TypeError),
+    (
+        {"request_body": {"prompt": "p", "top_p": "\ud800"}},
+        "request_body.top_p",
+        ["number"],
+        TypeError,
+    ),
+]
+
+
+@pytest.mark.parametrize(("arguments", "field", "words", "kind"), FUZZED)
+async def test_fuzzed_inputs_are_typed_errors_naming_the_field(
+    emulator: Emulator,
+    client: AsyncEmissaryClient,
+    arguments: dict[str, Any],
+    field: str,
+    words: list[str],
+    kind: type[Exception],
+) -> None:
+    call = {"project_id": PROJECT, "deployment_id": DEPLOYMENT, "request_body": {"prompt": "p"}}
+    with pytest.raises(RequestValidationError) as caught:
+        await client.deployments.completions.create(**{**call, **arguments})
+    error = caught.value
+    assert isinstance(error, kind)
+    assert error.field == field
+    message = str(error)
+    assert len(message) < 500  # never the whole value
+    message.encode("utf-8")  # the message itself can always be printed
+    for word in words:
+        assert word in message
+    assert emulator.requests == []
