@@ -127,7 +127,7 @@ class LoopThread:
             else:
                 wakeup.wait_until_released(call.done)  # type: ignore[union-attr]
         except BaseException as interrupt:  # interrupted (Ctrl-C): cancel the work
-            raise _cancel(loop, call, interrupt)
+            raise _cancel(loop, call, interrupt)  # noqa: B904 (the interrupt itself, or a later one)
         finally:
             if not nested:
                 wakeup.busy = False  # type: ignore[union-attr]
