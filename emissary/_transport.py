@@ -24,10 +24,12 @@ Plain-HTTP connections read in 64 KiB chunks rather than asyncio's 256 KiB (`_Co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import socket
 import threading
+import weakref
 from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING
 
@@ -55,6 +57,8 @@ ERROR_BODY_LIMIT = 1 << 20
 DEFAULT_MAX_RESPONSE_BYTES = 16 << 20
 """A success body larger than this (16 MiB) is refused while reading."""
 DEFAULT_MAX_CONNECTIONS = 100
+CLOSE_ELSEWHERE_S = 5.0
+"""How long `Transport.aclose` waits for sessions on other threads' loops to close."""
 _INHERITED: list[object] = []
 """Sessions inherited through fork(), kept untouched for the life of the child process."""
 HEAP_READ_SIZE = 64 * 1024
@@ -103,7 +107,7 @@ NamedTuple's ``__new__`` is one more Python call on every request.)"""
 class _LoopSession:
     """A session and the guard that closes it when its event loop shuts down."""
 
-    __slots__ = ("guard", "loop", "session")
+    __slots__ = ("forks", "guard", "loop", "session")
 
     def __init__(
         self,
@@ -114,6 +118,8 @@ class _LoopSession:
         self.loop = loop
         self.session = session
         self.guard = guard
+        self.forks = _forks
+        """The process it belongs to (`_forks` when it was made)."""
 
 
 async def _close_when_loop_ends(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
@@ -134,6 +140,32 @@ async def _close_guard(guard: AsyncGenerator[None, None]) -> None:
     await guard.aclose()
 
 
+def _close_abandoned(sessions: dict[asyncio.AbstractEventLoop, _LoopSession]) -> None:
+    """Close the sessions of a transport that was dropped without `aclose`, each on its
+    own loop if that loop still runs (else they closed with their loop, or cannot be).
+    In a forked child, sessions made before the fork are the parent's: left alone."""
+    for entry in list(sessions.values()):
+        if entry.forks != _forks:
+            continue
+        loop = entry.loop
+        if loop.is_running():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
+                loop.call_soon_threadsafe(_start_closing, loop, entry.guard)
+        elif loop.is_closed():
+            entry.session.detach()
+        # else: a loop stopped between runs; its shutdown_asyncgens closes the guard
+    sessions.clear()
+
+
+def _start_closing(loop: asyncio.AbstractEventLoop, guard: AsyncGenerator[None, None]) -> None:
+    _BACKGROUND.add(task := loop.create_task(_close_guard(guard)))
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+_BACKGROUND: set[asyncio.Task[None]] = set()
+"""Closing tasks of abandoned sessions, kept until done (the loop holds tasks weakly)."""
+
+
 class Transport:
     """aiohttp sessions, one per event loop that uses the client, sending one attempt at a time."""
 
@@ -150,6 +182,9 @@ class Transport:
         """The session's own timeout: an attempt with this limit passes none to aiohttp,
         which saves it a keyword argument (about 5,000 instructions) on every request."""
         self._sessions: dict[asyncio.AbstractEventLoop, _LoopSession] = {}
+        # A client dropped unclosed: close its sessions on their loops. The finalizer holds
+        # the dict, so the sessions never become garbage themselves (aiohttp would warn).
+        weakref.finalize(self, _close_abandoned, self._sessions)
         self._current: tuple[int, int, asyncio.AbstractEventLoop, aiohttp.ClientSession] | None
         self._current = None
         """(thread, fork count, loop, session) of the last call: the check on every request
@@ -210,7 +245,7 @@ class Transport:
         sets, so closing them here would break the parent's connections. Keep them (and
         their guards), untouched, for the life of this process."""
         _INHERITED.extend(self._sessions.values())
-        self._sessions = {}
+        self._sessions.clear()
         self._current = None
         self._forks = _forks
 
@@ -307,15 +342,20 @@ class Transport:
         if self._forks != _forks:
             self._leave_inherited()
             return
-        entries, self._sessions = list(self._sessions.values()), {}
+        entries = list(self._sessions.values())
+        self._sessions.clear()
         here = asyncio.get_running_loop()
+        elsewhere = []
         for entry in entries:
             if entry.loop is here:
                 await entry.guard.aclose()
             elif entry.loop.is_running():  # another thread's loop: close it there
-                asyncio.run_coroutine_threadsafe(_close_guard(entry.guard), entry.loop)
+                closing = asyncio.run_coroutine_threadsafe(_close_guard(entry.guard), entry.loop)
+                elsewhere.append(asyncio.wrap_future(closing))
             else:  # its loop is gone, or stopped and not closed: nothing can be sent on it
                 entry.session.detach()
+        if elsewhere:
+            await asyncio.wait(elsewhere, timeout=CLOSE_ELSEWHERE_S)
 
 
 def transport_error(exc: BaseException, url: yarl.URL, *, closed: bool = False) -> EmissaryError:
