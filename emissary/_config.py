@@ -69,6 +69,13 @@ class ApiKey:
         return (ApiKey, (self._source,))
 
 
+class KeyedHeaders(dict[str, str]):
+    """Request headers that include the API key: shown with the key redacted."""
+
+    def __repr__(self) -> str:
+        return repr({k: "<redacted>" if k == API_KEY_HEADER else v for k, v in self.items()})
+
+
 def check_api_key(value: object) -> str:
     """Return `value` if it can be sent as the ``X-API-Key`` header, else raise."""
     if not isinstance(value, str):
@@ -203,10 +210,12 @@ class ClientSettings:
 
     def call_headers(self) -> dict[str, str]:
         """A fresh dict of one call's own headers, as its first attempt sends them: a new
-        ``Idempotency-Key``, the attempt number and, when it comes from a callable, the key.
+        ``Idempotency-Key``, the attempt number and, when it comes from a callable, the key
+        (then in a dict whose repr hides it, for tracebacks that show local variables).
         """
         headers = {IDEMPOTENCY_HEADER: new_idempotency_key(), ATTEMPT_HEADER: "1"}
         if self.key_provider is not None:
+            headers = KeyedHeaders(headers)
             headers[API_KEY_HEADER] = self.key_provider.get()
         return headers
 

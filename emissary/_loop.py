@@ -312,19 +312,26 @@ class _Call(Generic[T]):
         try:
             self._result = await self._coro
         except BaseException as error:  # CancelledError (Ctrl-C in the caller) included
-            self._error = error
+            if not self._cancelled:  # else no one reads it: let it (and its frames) go here
+                self._error = error
         self._release()
 
     def cancel(self) -> None:
         """Cancel the work (on the loop thread). Handles reach the loop in the order they
         were sent, so if `start` was ever sent it has run by now: no task and no release
         means it never was (the caller was interrupted first), and the work is closed here.
+
+        Whatever the interrupted caller leaves behind is let go on this thread: the last
+        reference to a connection dropped on the caller's thread would run asyncio's weak
+        dictionary callbacks there, where the next Ctrl-C can land.
         """
         self._cancelled = True
         if self._task is not None:
             self._task.cancel()
         elif not self._released:
             self._end_unstarted()
+        else:  # it ended before the cancellation came: its caller will not read the outcome
+            self._result = self._error = None
 
     def _finish(self, task: asyncio.Task[None]) -> None:
         if not self._released:  # cancelled before `_drive` began: it never ran
@@ -337,6 +344,9 @@ class _Call(Generic[T]):
         self._release()
 
     def _release(self) -> None:
+        # The loop thread lets go of the task: were the caller's thread to drop the last
+        # reference, asyncio's weak-set callbacks would run there, where Ctrl-C can land.
+        self._task = None
         self._released = True
         self.done.release()
         if self._wakeup is not None:

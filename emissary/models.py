@@ -5,13 +5,15 @@ Input is strict: the request body forbids unknown fields and carries its allowed
 error bodies accept fields the server adds later.
 
 The long names are those of the generated `emissary-client-sdk`; `CompletionRequest` and
-`Completion` are short aliases for the same classes.
+`Completion` are short aliases for the same classes. A request body may also be a plain
+dict: `GetCompletionsFromDeploymentRequestBodyTypedDict` (alias `CompletionRequestDict`)
+types it, so mypy and pyright catch ``{"promt": ...}`` or ``{"prompt": 1}``.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 import msgspec
 from multidict import CIMultiDict
@@ -38,8 +40,10 @@ __all__ = [
     "APITimeoutError",
     "Completion",
     "CompletionRequest",
+    "CompletionRequestDict",
     "EmissaryError",
     "GetCompletionsFromDeploymentRequestBody",
+    "GetCompletionsFromDeploymentRequestBodyTypedDict",
     "GetCompletionsFromDeploymentResponseBody",
     "RawResponse",
     "ResponseValidationError",
@@ -91,7 +95,24 @@ class GetCompletionsFromDeploymentResponseBody(msgspec.Struct, kw_only=True):
     """The generated text."""
 
 
+class _RequestBodyDictRequired(TypedDict):
+    prompt: str
+
+
+class GetCompletionsFromDeploymentRequestBodyTypedDict(_RequestBodyDictRequired, total=False):
+    """A request body as a dict, for type checkers: ``prompt`` is required, the rest may be
+    left out (or None: not sent). The values are checked at run time all the same."""
+
+    temperature: float | None
+    max_new_tokens: int | None
+    top_p: float | None
+    top_k: int | None
+    no_repeat_ngram_size: int | None
+    do_sample: bool | None
+
+
 CompletionRequest = GetCompletionsFromDeploymentRequestBody
+CompletionRequestDict = GetCompletionsFromDeploymentRequestBodyTypedDict
 Completion = GetCompletionsFromDeploymentResponseBody
 
 

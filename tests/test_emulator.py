@@ -268,3 +268,26 @@ def test_recorded_requests_are_json_friendly(thread_emulator: Emulator) -> None:
         )
     (request,) = thread_emulator.requests
     assert json.loads(request.body) == {"prompt": "r"}
+
+
+def test_command_line_on_a_busy_port_says_so_in_one_line() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "emissary.testing", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert f"127.0.0.1:{port}" in lines[0]
+    assert "in use" in lines[0] and "--port 0" in lines[0]

@@ -277,3 +277,114 @@ async def test_no_leaked_connections_after_faults() -> None:
             with pytest.raises(APIConnectionError):
                 await call(server.url)
     assert server.connections == 5
+
+
+# --- the key is reachable from no error ------------------------------------------------
+
+
+def reachable(root: object) -> list[object]:
+    """Every object reachable from `root` through references, but for code: frames,
+    tracebacks, modules, classes and functions (a traceback's frames hold the client)."""
+    import gc
+    import types
+
+    skip = (
+        types.FrameType,
+        types.TracebackType,
+        types.ModuleType,
+        type,
+        types.FunctionType,
+        types.BuiltinFunctionType,
+        types.CodeType,
+    )
+    seen: set[int] = set()
+    found: list[object] = []
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        found.append(obj)
+        if not isinstance(obj, skip):
+            stack.extend(gc.get_referents(obj))
+    return found
+
+
+def assert_key_unreachable(error: BaseException) -> None:
+    objects = reachable(error)
+    for obj in objects:
+        if isinstance(obj, str | bytes):
+            assert SECRET not in (obj if isinstance(obj, str) else obj.decode("latin-1")), obj
+        elif isinstance(obj, BaseException):
+            assert SECRET not in repr(obj), repr(obj)
+    assert error.__cause__ is None or isinstance(error.__cause__, EmissaryError)
+    assert error.__context__ is None or isinstance(error.__context__, EmissaryError)
+
+
+def _malformed_status(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 OK-ish\r\nContent-Length: 0\r\n\r\n")
+    conn.close()
+
+
+def _oversized_header(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 20_000 + b"\r\nContent-Length: 0\r\n\r\n")
+    conn.close()
+
+
+def _bad_chunking(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+    conn.close()
+
+
+def _hang(conn: socket.socket) -> None:
+    import time
+
+    time.sleep(2)
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [_malformed_status, _oversized_header, _bad_chunking, _drop, _truncate, _garbage, _hang],
+    ids=["status-line", "header-size", "chunking", "drop", "truncate", "garbage", "timeout"],
+)
+@pytest.mark.parametrize("key", ["string", "callable"])
+async def test_no_object_reachable_from_an_error_holds_the_key(behaviour: object, key: str) -> None:
+    server = await serve_async(behaviour)  # type: ignore[arg-type]
+    try:
+        async with AsyncEmissaryClient(
+            api_key=SECRET if key == "string" else (lambda: SECRET),
+            server_url=server.url,
+            timeout_ms=300,
+        ) as client:
+            fake_time(client)
+            with pytest.raises(APIConnectionError) as caught:
+                await client.deployments.completions.create(
+                    project_id="p", deployment_id="d", request_body={"prompt": "p"}
+                )
+    finally:
+        await stop_async(server)
+    error = caught.value
+    assert_key_unreachable(error)
+    # Tracebacks that show every frame's locals (rich, Sentry, capture_locals) stay clean.
+    shown = "".join(
+        traceback.TracebackException.from_exception(error, capture_locals=True).format()
+    )
+    assert SECRET not in shown
+
+
+async def test_errors_with_a_response_hold_no_key_either() -> None:
+    for status in (401, 404, 500, 503):
+        async with FaultServer(json_handler(status, b'{"status": 1, "error": "e"}')) as server:
+            async with AsyncEmissaryClient(
+                api_key=lambda: SECRET, server_url=server.url, retry_config=NO_RETRY
+            ) as client:
+                with pytest.raises(SDKError) as caught:
+                    await client.deployments.completions.create(
+                        project_id="p", deployment_id="d", request_body={"prompt": "p"}
+                    )
+        assert_key_unreachable(caught.value)
+        shown = "".join(
+            traceback.TracebackException.from_exception(caught.value, capture_locals=True).format()
+        )
+        assert SECRET not in shown

@@ -106,3 +106,64 @@ def test_public_things_have_docstrings() -> None:
 
 def test_typed_package_marker() -> None:
     assert (Path(emissary.__file__).parent / "py.typed").exists()
+
+
+def _frame_self(error: BaseException, cls: type) -> object:
+    """The half-built `self` that a failing ``cls.__init__`` left on the traceback."""
+    tb = error.__traceback__
+    found = None
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get("self")
+        if isinstance(candidate, cls):
+            found = candidate
+        tb = tb.tb_next
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize("cls", [AsyncEmissaryClient, EmissaryClient])
+def test_a_client_whose_constructor_raised_still_has_a_repr(cls: type) -> None:
+    # Tracebacks that show locals (rich, Sentry, capture_locals) call repr(self) there.
+    with pytest.raises(errors.ConfigurationError) as caught:
+        cls(api_key="k")  # no server URL
+    half_built = _frame_self(caught.value, cls)
+    assert repr(half_built) == f"{cls.__name__}(<not initialised>)"
+
+
+@pytest.mark.parametrize("cls", [AsyncEmissaryClient, EmissaryClient])
+def test_userinfo_in_the_server_url_is_redacted_in_reprs_and_messages(cls: type) -> None:
+    client = cls(api_key="k", server_url="https://bob:hunter2@api.example.com")
+    assert (
+        repr(client)
+        == f"{cls.__name__}(server_url='https://***@api.example.com', api_key=<redacted>)"
+    )
+    assert "hunter2" not in repr(vars(client))
+    for bad in ("ftp://bob:hunter2@host", "https://bob:hunter2@host/?q=1"):
+        with pytest.raises(errors.ConfigurationError) as caught:
+            cls(api_key="k", server_url=bad)
+        assert "hunter2" not in str(caught.value) and "***@" in str(caught.value)
+
+
+def test_type_checkers_catch_a_misspelt_or_mistyped_body_field(tmp_path: Path) -> None:
+    from mypy import api
+
+    snippet = tmp_path / "user_code.py"
+    snippet.write_text(
+        "from emissary import EmissaryClient\n"
+        "from emissary.models import CompletionRequestDict\n"
+        "client = EmissaryClient(api_key='k', server_url='http://127.0.0.1:1')\n"
+        "create = client.deployments.completions.create\n"
+        "create(project_id='p', deployment_id='d', request_body={'prompt': 'ok', 'top_k': 5})\n"
+        "body: CompletionRequestDict = {'prompt': 'ok'}\n"
+        "create(project_id='p', deployment_id='d', request_body=body)\n"
+        "create(project_id='p', deployment_id='d', request_body={'promt': 'typo'})\n"
+        "create(project_id='p', deployment_id='d', request_body={'prompt': 1})\n"
+    )
+    out, _, status = api.run(
+        ["--strict", "--cache-dir", str(tmp_path / "cache"), "--no-error-summary", str(snippet)]
+    )
+    errors_by_line = sorted(
+        {int(line.split(":")[1]) for line in out.splitlines() if ": error:" in line}
+    )
+    assert status == 1
+    assert errors_by_line == [8, 9], out  # the typo and the wrong type; the rest type-checks

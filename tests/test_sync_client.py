@@ -482,4 +482,11 @@ def test_a_storm_of_ctrl_c_leaks_no_pipe_thread_or_socket(seed: int) -> None:
     assert out["threads"][1] == out["threads"][0], out  # no second loop thread
     assert out["connections"] <= 2, out  # interrupted calls closed their connections
     assert out["sockets"] < 20, out
-    assert proc.stderr == ""  # dev mode: no "never awaited", "Unclosed" or ignored error
+    # Dev mode shows every warning: no "never awaited", "Unclosed" or destroyed task. (An
+    # interrupt that lands in a weak-reference callback, run by a garbage collection that
+    # the main thread happened to trigger, is reported by Python as ignored: the storm's
+    # own KeyboardInterrupt, which any Python program can see.)
+    for word in ("Warning", "never awaited", "Unclosed", "destroyed", "leaked"):
+        assert word not in proc.stderr, proc.stderr
+    ignored = proc.stderr.count("Exception ignored")
+    assert ignored == proc.stderr.count("KeyboardInterrupt"), proc.stderr

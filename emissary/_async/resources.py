@@ -6,8 +6,7 @@ generated from it by ``scripts/generate_sync.py``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._config import check_retry_config, check_timeout_ms, parse_server_url
 from .._protocol import ATTEMPT_HEADER, parse_completion_response
@@ -16,7 +15,8 @@ from .._validation import encode_request_body
 from ..errors import APIConnectionError, SDKError
 from ..models import (
     Completion,
-    GetCompletionsFromDeploymentRequestBody,
+    CompletionRequest,
+    CompletionRequestDict,
     GetCompletionsFromDeploymentResponseBody,
 )
 from ..utils import RetryConfig
@@ -40,7 +40,7 @@ class AsyncCompletions:
         *,
         project_id: str,
         deployment_id: str,
-        request_body: GetCompletionsFromDeploymentRequestBody | Mapping[str, Any],
+        request_body: CompletionRequest | CompletionRequestDict,
         retries: RetryConfig | None = None,
         server_url: str | None = None,
         timeout_ms: float | None = None,
@@ -50,8 +50,11 @@ class AsyncCompletions:
         Arguments:
             project_id: the project's id (sent as one percent-encoded path segment).
             deployment_id: the deployment's id (likewise).
-            request_body: the prompt and generation settings, as a dict or a
-                `models.GetCompletionsFromDeploymentRequestBody`; unset fields are not sent.
+            request_body: the prompt and generation settings, as a dict (typed by
+                `models.CompletionRequestDict`, long name
+                ``GetCompletionsFromDeploymentRequestBodyTypedDict``) or a
+                `models.CompletionRequest` (``GetCompletionsFromDeploymentRequestBody``);
+                unset fields are not sent.
             retries: retry settings for this call, overriding the client's.
             server_url: the base URL for this call, overriding the client's.
             timeout_ms: the limit for each attempt of this call, in milliseconds.

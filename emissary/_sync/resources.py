@@ -5,12 +5,10 @@ Generated from emissary/_async/resources.py by scripts/generate_sync.py: do not 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from .._async.resources import AsyncCompletions, AsyncDeployments
 from ..models import (
-    GetCompletionsFromDeploymentRequestBody,
+    CompletionRequest,
+    CompletionRequestDict,
     GetCompletionsFromDeploymentResponseBody,
 )
 from ..utils import RetryConfig
@@ -30,7 +28,7 @@ class Completions:
         *,
         project_id: str,
         deployment_id: str,
-        request_body: GetCompletionsFromDeploymentRequestBody | Mapping[str, Any],
+        request_body: CompletionRequest | CompletionRequestDict,
         retries: RetryConfig | None = None,
         server_url: str | None = None,
         timeout_ms: float | None = None,
@@ -40,8 +38,11 @@ class Completions:
         Arguments:
             project_id: the project's id (sent as one percent-encoded path segment).
             deployment_id: the deployment's id (likewise).
-            request_body: the prompt and generation settings, as a dict or a
-                `models.GetCompletionsFromDeploymentRequestBody`; unset fields are not sent.
+            request_body: the prompt and generation settings, as a dict (typed by
+                `models.CompletionRequestDict`, long name
+                ``GetCompletionsFromDeploymentRequestBodyTypedDict``) or a
+                `models.CompletionRequest` (``GetCompletionsFromDeploymentRequestBody``);
+                unset fields are not sent.
             retries: retry settings for this call, overriding the client's.
             server_url: the base URL for this call, overriding the client's.
             timeout_ms: the limit for each attempt of this call, in milliseconds.
