@@ -10,8 +10,8 @@ reused there (keep-alive), so one client serves several loops at once (threads e
 running ``asyncio.run``) or one after another. Each session is closed on its own loop: by
 `aclose`, when that loop shuts down (a guard registered as an async generator, which
 ``asyncio.run`` and ``asyncio.Runner`` close before the loop ends), or when a client that
-was never closed is collected (the loop's async-generator finalizer closes the guard). In a
-forked child the parent's sessions are left untouched and new ones made.
+was never closed is collected (a finalizer asks the loop to close the guard). In a forked
+child the parent's sessions are left untouched and new ones made.
 
 Size caps bound the *decoded* body: a compressed body is read through aiohttp's streaming
 decoder (which inflates at most a chunk ahead of the reader since aiohttp 3.13.3), never
