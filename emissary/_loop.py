@@ -312,8 +312,9 @@ class _Call(Generic[T]):
         try:
             self._result = await self._coro
         except BaseException as error:  # CancelledError (Ctrl-C in the caller) included
-            if not self._cancelled:  # else no one reads it: let it (and its frames) go here
-                self._error = error
+            # A cancelled call's caller has gone: keep no traceback (and so no frames, no
+            # connection) for that thread to drop.
+            self._error = asyncio.CancelledError() if self._cancelled else error
         self._release()
 
     def cancel(self) -> None:
@@ -331,7 +332,7 @@ class _Call(Generic[T]):
         elif not self._released:
             self._end_unstarted()
         else:  # it ended before the cancellation came: its caller will not read the outcome
-            self._result = self._error = None
+            self._result, self._error = None, asyncio.CancelledError()
 
     def _finish(self, task: asyncio.Task[None]) -> None:
         if not self._released:  # cancelled before `_drive` began: it never ran

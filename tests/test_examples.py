@@ -32,3 +32,15 @@ def test_example_runs(script: list[str], expected: str) -> None:
     assert proc.returncode == 0, proc.stderr
     assert expected in proc.stdout
     assert proc.stderr == ""
+
+
+def test_the_readmes_testing_example_runs() -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    (code,) = [
+        b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "test_my_feature" in b
+    ]
+    namespace: dict[str, object] = {}
+    exec(code, namespace)
+    namespace["test_my_feature"]()  # type: ignore[operator]
