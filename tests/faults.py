@@ -11,11 +11,17 @@ import asyncio
 import contextlib
 import os
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import TracebackType
 
 from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -197,3 +203,18 @@ def connections_to(port: int) -> int:
             link = os.readlink(f"/proc/self/fd/{fd}")
             count += link.startswith("socket:[") and link[8:-1] in inodes
     return count
+
+
+def run_python(
+    code: str, *args: str, timeout: float = 60, dev: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run `code` (dedented) in a fresh interpreter from the repository root, in dev mode
+    (every warning shown on stderr) unless `dev` is False; every wait is bounded."""
+    return subprocess.run(
+        [sys.executable, *(["-X", "dev"] if dev else []), "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import subprocess
-import sys
 import textwrap
 import tracemalloc
 import zlib
@@ -26,7 +23,7 @@ from emissary.errors import ResponseValidationError, SDKError
 from emissary.testing import RetryClock
 from emissary.utils import RetryConfig
 
-from .faults import FaultServer, RawServer
+from .faults import FaultServer, RawServer, run_python
 
 pytestmark = pytest.mark.anyio
 
@@ -195,27 +192,12 @@ def test_a_1_gib_gzip_bomb_leaves_the_process_small() -> None:
         """
     )
     with RawServer(answer) as server:
-        baseline = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import resource, emissary, aiohttp;"
-                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        baseline = run_python(
+            "import resource, emissary, aiohttp;"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)",
+            dev=False,
         )
-        proc = subprocess.run(
-            [sys.executable, "-c", script, server.url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        proc = run_python(script, server.url, timeout=120, dev=False)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["body"] == 16 * MiB  # cut at the default max_response_bytes, decoded

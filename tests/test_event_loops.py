@@ -7,13 +7,13 @@ interpreter in dev mode, so any warning (aiohttp's "Unclosed client session", as
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from .faults import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,14 +42,7 @@ async def calls(client, n, tag):
 
 
 def run(code: str) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, "-X", "dev", "-c", PRELUDE + textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    proc = run_python(PRELUDE + textwrap.dedent(code))
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "", proc.stderr  # no warning of any kind
     result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])

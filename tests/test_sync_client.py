@@ -6,9 +6,6 @@ import asyncio
 import gc
 import json
 import os
-import subprocess
-import sys
-import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,26 +18,13 @@ from emissary.errors import APIErrorNotFound, ClientClosedError
 from emissary.testing import Emulator
 
 from .conftest import DEPLOYMENT, PROJECT
-from .faults import connections_to
+from .faults import connections_to, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def loop_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "emissary-loop"]
-
-
-def run_script(code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a fresh interpreter (dev mode: warnings shown) from the repo root."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-X", "dev", "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=env,
-    )
 
 
 def test_sync_and_async_give_the_same_completion(
@@ -164,7 +148,7 @@ async def test_works_when_the_calling_thread_runs_an_event_loop(
 
 
 def test_forked_child_makes_a_working_call() -> None:
-    proc = run_script(
+    proc = run_python(
         """
         import json, os
         from emissary import EmissaryClient
@@ -204,7 +188,7 @@ def test_forked_child_makes_a_working_call() -> None:
 
 
 def test_ctrl_c_interrupts_a_call_and_cancels_the_request() -> None:
-    proc = run_script(
+    proc = run_python(
         """
         import json, signal, threading, time
         from emissary import EmissaryClient
@@ -244,7 +228,7 @@ def test_ctrl_c_interrupts_a_call_and_cancels_the_request() -> None:
 
 
 def test_a_client_never_closed_is_quiet_at_exit() -> None:
-    proc = run_script(
+    proc = run_python(
         """
         from emissary import EmissaryClient
         from emissary.testing import Emulator
@@ -328,7 +312,7 @@ def test_threads_that_call_and_end_leave_no_descriptor_open(sync_client: Emissar
 
 
 def test_a_forked_child_does_not_share_its_parents_wakeup_pipe() -> None:
-    proc = run_script(
+    proc = run_python(
         """
         import json, os
         from emissary._loop import _Wakeup
@@ -466,14 +450,7 @@ with Emulator() as emu:
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts /proc/self/fd")
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_storm_of_ctrl_c_leaks_no_pipe_thread_or_socket(seed: int) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-X", "dev", "-c", STORM, str(seed), "2.5"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    proc = run_python(STORM, str(seed), "2.5")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["interrupted"] > 100, out  # a real storm
