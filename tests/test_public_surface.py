@@ -89,6 +89,14 @@ def test_errors_and_settings_pickle() -> None:
     sdk_error = errors.SDKError("API error occurred", 500, "body")
     assert pickle.loads(pickle.dumps(sdk_error)).status_code == 500
     assert pickle.loads(pickle.dumps(utils.DEFAULT_RETRY_CONFIG)) == utils.DEFAULT_RETRY_CONFIG
+    import datetime
+
+    ended = errors.APIHostNotFoundError("the host 'x' does not exist")
+    ended.retries_taken, ended.elapsed = 2, datetime.timedelta(seconds=1.5)
+    clone = pickle.loads(pickle.dumps(ended))
+    assert isinstance(clone, errors.ConfigurationError)
+    assert (clone.retries_taken, clone.elapsed) == (2, datetime.timedelta(seconds=1.5))
+    assert str(clone) == "the host 'x' does not exist [3 attempts over 1.5 s]"
 
 
 def test_public_things_have_docstrings() -> None:
