@@ -7,6 +7,7 @@ raises the documented error. Pure functions, tested without a network.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -184,23 +185,24 @@ def parse_completion_response(
         try:
             return _COMPLETION_DECODER.decode(body)
         except (msgspec.DecodeError, RecursionError):
-            raise ResponseValidationError(
-                f"the server answered {status} with a body that is not the completion JSON",
-                status,
-                _text(body),
-                _raw(status, headers, body, url),
-            ) from None
+            pass
+        raise ResponseValidationError(
+            f"the server answered {status} with a body that is not the completion JSON",
+            status,
+            _text(body),
+            _raw(status, headers, body, url),
+        )
     raw = _raw(status, headers, body, url)
     known = _ERROR_DECODERS.get(status)
+    failure: SDKError | None = None
     if known is not None:
         decoder, error_type = known
-        try:
-            data = decoder.decode(body)
-        except (msgspec.DecodeError, RecursionError):
-            pass  # not the documented shape: a plain SDKError below
-        else:
-            raise error_type(data, status, _text(body), raw)
-    raise SDKError("API error occurred", status, _text(body), raw)
+        with contextlib.suppress(msgspec.DecodeError, RecursionError):  # else a plain one
+            failure = error_type(decoder.decode(body), status, _text(body), raw)
+    if failure is None:
+        failure = SDKError("API error occurred", status, _text(body), raw)
+    failure.retry_after = retry_after_seconds(headers)
+    raise failure
 
 
 def _text(body: bytes) -> str:

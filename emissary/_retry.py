@@ -22,7 +22,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
-from ._protocol import retry_after_seconds
 from .errors import (
     APIConnectionError,
     APIHostNotFoundError,
@@ -151,7 +150,7 @@ async def retry_after_failure(
         if not is_retryable(error, config):
             raise _ended(error, number, started, clock)
         wait = next(waits)
-        floor = retry_after_seconds(error.headers) if isinstance(error, SDKError) else None
+        floor = error.retry_after if isinstance(error, SDKError) else None
         paced = (
             floor is not None
             and isinstance(error, SDKError)

@@ -18,6 +18,8 @@
 
 No aiohttp, asyncio or msgspec exception escapes the SDK: transport faults become
 `APIConnectionError`, bodies that do not decode become `SDKError`s carrying the raw text.
+This module imports nothing else of the package: every other module may import it.
+
 Messages never contain the API key, and no object reachable from an error (its
 arguments, attributes, cause or context) holds it: transport errors are not chained to
 aiohttp's exceptions, which carry the request's headers.
@@ -148,6 +150,10 @@ class SDKError(_CallError):
             ``retry-after-ms``), or None.
     """
 
+    retry_after: float | None = None
+    """Seconds the server asked the client to wait before retrying, if it said so (read
+    from the response when it arrived)."""
+
     def __init__(
         self,
         message: str,
@@ -167,13 +173,6 @@ class SDKError(_CallError):
         if self.raw_response is None:
             return {}
         return self.raw_response.headers
-
-    @property
-    def retry_after(self) -> float | None:
-        """Seconds the server asked the client to wait before retrying, if it said so."""
-        from ._protocol import retry_after_seconds
-
-        return retry_after_seconds(self.headers)
 
     def __str__(self) -> str:
         text = f"{self.message}: Status {self.status_code}{self._attempts_note()}"

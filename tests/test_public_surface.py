@@ -175,3 +175,70 @@ def test_type_checkers_catch_a_misspelt_or_mistyped_body_field(tmp_path: Path) -
     )
     assert status == 1
     assert errors_by_line == [8, 9], out  # the typo and the wrong type; the rest type-checks
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """Each module of the package and the package modules it imports when it runs (imports
+    under ``if TYPE_CHECKING:`` left out, imports inside functions counted)."""
+    import ast
+
+    package = Path(emissary.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text())
+        skipped = {
+            id(child)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for child in ast.walk(node)
+        }
+        edges: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped or not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            if isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names if a.name.startswith("emissary")}
+                continue
+            base = here
+            for _ in range(node.level - 1):
+                base = base.rpartition(".")[0]
+            module = (
+                (base + "." + node.module if node.module else base)
+                if node.level
+                else (node.module or "")
+            )
+            if not module.startswith("emissary"):
+                continue
+            for alias in node.names:  # `from . import errors` names a module
+                candidate = f"{module}.{alias.name}"
+                submodule = package.parent / Path(*candidate.split("."))
+                edges.add(
+                    candidate
+                    if submodule.with_suffix(".py").exists() or submodule.is_dir()
+                    else module
+                )
+        graph[name] = edges - {name}
+    return graph
+
+
+def test_errors_imports_nothing_and_the_package_has_no_import_cycle() -> None:
+    graph = _package_imports()
+    assert graph["emissary.errors"] == set()
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(module: str) -> None:
+        if module in done:
+            return
+        assert module not in visiting, "import cycle: " + " -> ".join([*visiting, module])
+        visiting.append(module)
+        for target in sorted(graph.get(module, ())):
+            visit(target)
+        visiting.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
