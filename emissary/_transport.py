@@ -113,7 +113,7 @@ class _LoopSession:
         self,
         loop: asyncio.AbstractEventLoop,
         session: aiohttp.ClientSession,
-        guard: AsyncGenerator[None, None],
+        guard: AsyncGenerator[None, None] | None,
     ) -> None:
         self.loop = loop
         self.session = session
@@ -136,8 +136,12 @@ async def _close_when_loop_ends(session: aiohttp.ClientSession) -> AsyncGenerato
         await session.close()
 
 
-async def _close_guard(guard: AsyncGenerator[None, None]) -> None:
-    await guard.aclose()
+async def _close_entry(entry: _LoopSession) -> None:
+    """Close a session on its own loop (through its guard, if it has one)."""
+    if entry.guard is not None:
+        await entry.guard.aclose()
+    else:
+        await entry.session.close()
 
 
 def _close_abandoned(sessions: dict[asyncio.AbstractEventLoop, _LoopSession]) -> None:
@@ -150,15 +154,15 @@ def _close_abandoned(sessions: dict[asyncio.AbstractEventLoop, _LoopSession]) ->
         loop = entry.loop
         if loop.is_running():
             with contextlib.suppress(RuntimeError):  # closed meanwhile
-                loop.call_soon_threadsafe(_start_closing, loop, entry.guard)
+                loop.call_soon_threadsafe(_start_closing, loop, entry)
         elif loop.is_closed():
             entry.session.detach()
         # else: a loop stopped between runs; its shutdown_asyncgens closes the guard
     sessions.clear()
 
 
-def _start_closing(loop: asyncio.AbstractEventLoop, guard: AsyncGenerator[None, None]) -> None:
-    _BACKGROUND.add(task := loop.create_task(_close_guard(guard)))
+def _start_closing(loop: asyncio.AbstractEventLoop, entry: _LoopSession) -> None:
+    _BACKGROUND.add(task := loop.create_task(_close_entry(entry)))
     task.add_done_callback(_BACKGROUND.discard)
 
 
@@ -227,9 +231,14 @@ class Transport:
             auto_decompress=True,
             trust_env=False,
         )
-        guard = _close_when_loop_ends(session)
+        # A loop that has run shutdown_asyncgens() takes no new async generator (it warns):
+        # such a session is closed by aclose() or the finalizer alone. (asyncio's own flag;
+        # test_a_loop_that_runs_on_after_shutdown_asyncgens_gets_a_new_session guards it.)
+        guard = None
+        if not getattr(loop, "_asyncgens_shutdown_called", False):
+            guard = _close_when_loop_ends(session)
+            await guard.asend(None)  # runs to its yield at once: now the loop knows the guard
         entry = self._sessions[loop] = _LoopSession(loop, session, guard)
-        await guard.asend(None)  # runs to its yield at once: now the loop knows the guard
         return entry
 
     def _forget_dead_loops(self) -> None:
@@ -288,9 +297,9 @@ class Transport:
                 allow_redirects=False,
                 timeout=self._timeout(timeout_s),
             )
-        # The failure is built inside the except clause and raised after it, so that it has
+        # A failure is built inside its except clause and raised after it, so that it has
         # neither a cause nor a context: aiohttp's exceptions hold the request's headers.
-        failure: EmissaryError
+        failure: EmissaryError | None = None
         try:
             async with request as response:
                 status = response.status
@@ -311,8 +320,17 @@ class Transport:
                 f"POST {_safe(url)} did not complete within {timeout_s:g} s (timeout_ms)"
             )
         except (aiohttp.ClientError, OSError, RuntimeError) as exc:
-            failure = transport_error(exc, url, closed=self._closed)
-        raise failure
+            if not (isinstance(exc, RuntimeError) and session.closed and not self._closed):
+                failure = transport_error(exc, url, closed=self._closed)
+        if failure is not None:
+            raise failure
+        # The session was closed under us before anything was sent: its loop ran
+        # shutdown_asyncgens() (which closes it) and then went on running. Use a new one.
+        self._current = None
+        self._sessions.pop(asyncio.get_running_loop(), None)
+        return await self.send(
+            url, headers, body, timeout_s=timeout_s, max_response_bytes=max_response_bytes
+        )
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(seconds)
@@ -348,9 +366,9 @@ class Transport:
         elsewhere = []
         for entry in entries:
             if entry.loop is here:
-                await entry.guard.aclose()
+                await _close_entry(entry)
             elif entry.loop.is_running():  # another thread's loop: close it there
-                closing = asyncio.run_coroutine_threadsafe(_close_guard(entry.guard), entry.loop)
+                closing = asyncio.run_coroutine_threadsafe(_close_entry(entry), entry.loop)
                 elsewhere.append(asyncio.wrap_future(closing))
             else:  # its loop is gone, or stopped and not closed: nothing can be sent on it
                 entry.session.detach()

@@ -165,3 +165,21 @@ def test_loops_run_by_hand_are_served_too(closer: str) -> None:
         "                      'peers': len({r.peer for r in emu.requests})}))\n"
     )
     assert out == {"outcomes": ["ok"] * 4, "open": 0, "peers": 1}
+
+
+def test_a_loop_that_runs_on_after_shutdown_asyncgens_gets_a_new_session() -> None:
+    out = run(
+        """
+        with Emulator() as emu:
+            client = AsyncEmissaryClient(api_key=emu.api_key, server_url=emu.url)
+            loop = asyncio.new_event_loop()
+            outcomes = loop.run_until_complete(calls(client, 2, "before"))
+            loop.run_until_complete(loop.shutdown_asyncgens())  # closes the session
+            outcomes += loop.run_until_complete(calls(client, 2, "after"))
+            loop.run_until_complete(client.close())
+            loop.close()
+            print(json.dumps({"outcomes": outcomes, "requests": len(emu.requests),
+                              "open": connections_to(emu.port)}))
+        """
+    )
+    assert out == {"outcomes": ["ok"] * 4, "requests": 4, "open": 0}
