@@ -21,7 +21,8 @@ from ._protocol import (
     session_headers,
 )
 from ._retry import first_attempt_timeout
-from .errors import ConfigurationError
+from ._validation import check_headers
+from .errors import ConfigurationError, RequestValidationError
 from .utils import DEFAULT_RETRY_CONFIG, RetryConfig
 
 API_KEY_ENV = "EMISSARY_CLIENT_API_KEY"
@@ -30,6 +31,7 @@ DEFAULT_TIMEOUT_MS = 60_000
 """Each attempt (connect to last body byte) is bounded by this unless ``timeout_ms`` is given."""
 
 ApiKeySource = str | Callable[[], str]
+_ATTEMPT = ATTEMPT_HEADER.lower()
 
 
 class ApiKey:
@@ -70,10 +72,11 @@ class ApiKey:
 
 
 class KeyedHeaders(dict[str, str]):
-    """Request headers that include the API key: shown with the key redacted."""
+    """Request headers that may include the API key: shown with the key redacted."""
 
     def __repr__(self) -> str:
-        return repr({k: "<redacted>" if k == API_KEY_HEADER else v for k, v in self.items()})
+        secret = API_KEY_HEADER.lower()
+        return repr({k: "<redacted>" if k.lower() == secret else v for k, v in self.items()})
 
 
 def check_api_key(value: object) -> str:
@@ -91,8 +94,10 @@ def check_api_key(value: object) -> str:
     return value
 
 
-def resolve_api_key(api_key: ApiKeySource | None) -> ApiKey:
+def resolve_api_key(api_key: ApiKeySource | ApiKey | None) -> ApiKey:
     """The key from the argument, else from ``EMISSARY_CLIENT_API_KEY``, else an error."""
+    if isinstance(api_key, ApiKey):  # a client's own, passed on by with_options
+        return api_key
     if api_key is None:
         api_key = os.environ.get(API_KEY_ENV) or None
         if api_key is None:
@@ -170,9 +175,11 @@ class ClientSettings:
 
     __slots__ = (
         "api_key",
+        "default_headers",
         "first_attempt_timeout_s",
         "key_provider",
         "max_response_bytes",
+        "own_headers",
         "retry_config",
         "server_url",
         "session_headers",
@@ -187,16 +194,26 @@ class ClientSettings:
         retry_config: RetryConfig,
         timeout_s: float,
         max_response_bytes: int,
-        session_headers: Mapping[str, str],
+        default_headers: Mapping[str, str],
+        session_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.server_url = server_url
         self.api_key = api_key
         self.retry_config = retry_config
         self.timeout_s = timeout_s
         self.max_response_bytes = max_response_bytes
-        self.session_headers = session_headers
+        self.default_headers = dict(default_headers)
+        """The caller's ``default_headers`` (checked)."""
+        mine = session_headers_for(api_key, default_headers)
+        self.session_headers = mine if session_headers is None else session_headers
         """Headers the same on every request, set once on the HTTP session (never in a
-        repr): content type, accept, user agent and, when it is a fixed string, the key."""
+        repr): content type, accept, user agent, the default headers and, when it is a
+        fixed string, the key. A client made by ``with_options`` shares its parent's."""
+        self.own_headers: dict[str, str] | None = (
+            None if session_headers is None else _differences(mine, session_headers)
+        )
+        """What this client sends differently from the session it shares (its own key or
+        default headers), sent with each call; None when the session is its own."""
         self.first_attempt_timeout_s = first_attempt_timeout(retry_config, timeout_s)
         """The first attempt's limit under the client's own settings."""
         self.key_provider = None if api_key.is_static else api_key
@@ -208,28 +225,59 @@ class ClientSettings:
             f"retry_config={self.retry_config!r}, timeout_s={self.timeout_s!r})"
         )
 
-    def call_headers(self) -> dict[str, str]:
-        """A fresh dict of one call's own headers, as its first attempt sends them: a new
-        ``Idempotency-Key``, the attempt number and, when it comes from a callable, the key
-        (then in a dict whose repr hides it, for tracebacks that show local variables).
+    def call_headers(
+        self, extra: Mapping[str, str] | None, idempotency_key: str | None
+    ) -> dict[str, str]:
+        """A fresh dict of one call's own headers, as its first attempt sends them: the
+        ``Idempotency-Key`` (given, or new), the attempt number, the key when a callable
+        gives it (then in a dict whose repr hides it, for tracebacks that show local
+        variables), this client's own headers, and the caller's `extra` over all of them.
         """
-        headers = {IDEMPOTENCY_HEADER: new_idempotency_key(), ATTEMPT_HEADER: "1"}
+        headers = {
+            IDEMPOTENCY_HEADER: idempotency_key or new_idempotency_key(),
+            ATTEMPT_HEADER: "1",
+        }
+        if self.key_provider is None and not self.own_headers and not extra:
+            return headers  # the usual case
+        headers = KeyedHeaders(headers)
         if self.key_provider is not None:
-            headers = KeyedHeaders(headers)
             headers[API_KEY_HEADER] = self.key_provider.get()
+        if self.own_headers:
+            headers.update(self.own_headers)
+        if extra:
+            overridden = {name.lower() for name in extra}
+            for name in [n for n in headers if n.lower() in overridden]:
+                del headers[name]
+            headers.update(extra)
+            for name in [n for n in headers if n.lower() == _ATTEMPT]:
+                del headers[name]
+            headers[ATTEMPT_HEADER] = "1"  # always the SDK's: the attempt's number
         return headers
+
+    def limits(
+        self, retries: RetryConfig | None, timeout_ms: float | None
+    ) -> tuple[RetryConfig, float, float]:
+        """A call's retry settings, attempt limit and first attempt's limit (seconds)."""
+        if retries is None and timeout_ms is None:
+            return self.retry_config, self.timeout_s, self.first_attempt_timeout_s
+        config = self.retry_config if retries is None else check_retry_config(retries)
+        timeout_s = self.timeout_s if timeout_ms is None else check_timeout_ms(timeout_ms)
+        return config, timeout_s, first_attempt_timeout(config, timeout_s)
 
     @classmethod
     def resolve(
         cls,
         *,
-        api_key: ApiKeySource | None,
+        api_key: ApiKeySource | ApiKey | None,
         server_url: str | None,
         retry_config: RetryConfig | None,
         timeout_ms: float | None,
         max_response_bytes: int,
+        default_headers: Mapping[str, str] | None,
+        shared: ClientSettings | None = None,
     ) -> ClientSettings:
-        """Check the constructor arguments and fill in defaults and environment values."""
+        """Check the constructor arguments and fill in defaults and environment values.
+        With `shared`, the settings are for a client that sends on `shared`'s sessions."""
         retry = (
             DEFAULT_RETRY_CONFIG
             if retry_config is None
@@ -246,12 +294,34 @@ class ClientSettings:
             raise ConfigurationError(
                 f"max_response_bytes must be a positive integer, got {max_response_bytes!r}"
             )
-        key = resolve_api_key(api_key)
+        try:
+            defaults = (
+                {} if default_headers is None else check_headers(default_headers, "default_headers")
+            )
+        except RequestValidationError as exc:
+            raise ConfigurationError(str(exc)) from None
         return cls(
             server_url=resolve_server_url(server_url),
-            api_key=key,
-            session_headers=session_headers(key.get() if key.is_static else None),
+            api_key=resolve_api_key(api_key),
             retry_config=retry,
             timeout_s=timeout_s,
             max_response_bytes=max_response_bytes,
+            default_headers=defaults,
+            session_headers=None if shared is None else shared.session_headers,
         )
+
+
+def session_headers_for(api_key: ApiKey, default_headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers a client's HTTP session sends on every request (see `session_headers`)."""
+    headers = session_headers(api_key.get() if api_key.is_static else None)
+    overridden = {name.lower() for name in default_headers}
+    for name in [n for n in headers if n.lower() in overridden]:
+        del headers[name]
+    headers.update(default_headers)
+    return headers
+
+
+def _differences(mine: Mapping[str, str], shared: Mapping[str, str]) -> dict[str, str]:
+    """What `mine` sends that `shared` does not, or sends otherwise. (A header `shared`
+    has and `mine` lacks, a key, say, is overridden by the call's own.)"""
+    return {name: value for name, value in mine.items() if shared.get(name) != value}

@@ -1,8 +1,12 @@
-"""The completions operation without I/O: what to send, and what a response means.
+"""The API without I/O: what a call sends, and what a response means.
 
-`CompletionURLs`, `session_headers` and `new_idempotency_key` build the request;
-`parse_completion_response` turns (status, headers, body bytes) into a `Completion` or
-raises the documented error. Pure functions, tested without a network.
+A resource method describes its call as a `Request` (`completion_request` for
+completions): the encoded path and query, the JSON body, the call's own headers, the parser
+of its response and what a trace span says of it. The client's one request path
+(`AsyncEmissaryClient._request`) sends it and hands each `Response` to the parser
+(`parse_completion_response`), which returns the result or raises the documented error.
+`session_headers` and `new_idempotency_key` make the headers. Pure functions, tested
+without a network.
 """
 
 from __future__ import annotations
@@ -11,15 +15,21 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 from urllib.parse import quote
 
 import msgspec
 import yarl
 from multidict import CIMultiDict
 
-from ._validation import check_id
+from ._validation import (
+    check_headers,
+    check_id,
+    check_idempotency_key,
+    encode_query,
+    encode_request_body,
+)
 from ._version import __version__
 from .errors import (
     APIErrorInvalidInput,
@@ -33,8 +43,11 @@ from .models import (
     APIErrorNotFoundData,
     APIErrorUnauthorizedData,
     Completion,
+    CompletionRequest,
     RawResponse,
 )
+
+T = TypeVar("T")
 
 USER_AGENT = f"emissary-python/{__version__}"
 API_KEY_HEADER = "X-API-Key"
@@ -42,6 +55,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 """A fresh UUID per logical call, the same on each of its attempts."""
 ATTEMPT_HEADER = "X-Emissary-Attempt"
 """The attempt's number within its call: 1, 2, ..."""
+REQUEST_ID_HEADER = "X-Request-Id"
+"""The server's id of the request it answered (for support tickets)."""
 STATIC_HEADERS: Mapping[str, str] = {
     "Content-Type": "application/json",
     "Accept": "application/json",
@@ -68,33 +83,163 @@ def path_segment(value: str) -> str:
     return encoded
 
 
-def completion_path(project_id: str, deployment_id: str) -> str:
-    """The encoded path of the completions endpoint for one deployment."""
-    return (
-        f"/v1/projects/{path_segment(project_id)}"
-        f"/deployments/{path_segment(deployment_id)}/completions"
+class Response(NamedTuple):
+    """What one attempt received. `truncated`: the body was longer than the client
+    accepts, and `content` is its start."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    url: yarl.URL
+    truncated: bool = False
+
+
+class Request(Generic[T]):
+    """One call, as its resource method describes it: what to send and how to read the
+    answer. The client's request path adds the server, the headers every request carries,
+    retries, timing, logging and tracing."""
+
+    __slots__ = ("body", "headers", "idempotency_key", "parse", "path", "query")
+
+    operation: ClassVar[str] = "request"
+    """The operation's name in logs and trace spans."""
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        body: bytes,
+        parse: Callable[[Response], T],
+        query: str = "",
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        self.path = path
+        """The encoded path, e.g. ``/v1/projects/p/deployments/d/completions``."""
+        self.query = query
+        """The encoded query, ``?a=1`` or empty."""
+        self.body = body
+        self.parse = parse
+        self.headers = headers
+        """The caller's extra headers, sent over the SDK's own (checked), or None."""
+        self.idempotency_key = idempotency_key
+        """The caller's key, or None for a fresh one."""
+
+    def span_name(self) -> str:
+        """The name of the call's trace span."""
+        return self.operation
+
+    def span_attributes(self) -> dict[str, Any]:
+        """The trace span's attributes that come from the call itself."""
+        return {"gen_ai.operation.name": self.operation}
+
+    def input_text(self) -> str | None:
+        """The call's input text (recorded in a span only when the user opts in)."""
+        return None
+
+
+class CompletionCall(Request[Completion]):
+    """A ``deployments.completions.create`` call."""
+
+    __slots__ = ("deployment_id", "project_id", "settings")
+    operation = "text_completion"
+
+    def __init__(
+        self, *, project_id: str, deployment_id: str, settings: CompletionRequest, **rest: Any
+    ) -> None:
+        super().__init__(**rest)
+        self.project_id = project_id
+        self.deployment_id = deployment_id
+        self.settings = settings
+
+    def span_name(self) -> str:
+        return f"text_completion {self.deployment_id}"
+
+    def span_attributes(self) -> dict[str, Any]:
+        settings = self.settings
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": self.operation,
+            "gen_ai.request.model": self.deployment_id,
+            "emissary.project_id": self.project_id,
+        }
+        for name, value in (
+            ("gen_ai.request.max_tokens", settings.max_new_tokens),
+            ("gen_ai.request.temperature", settings.temperature),
+            ("gen_ai.request.top_p", settings.top_p),
+            ("gen_ai.request.top_k", settings.top_k),
+        ):
+            if value is not None:
+                attributes[name] = value
+        return attributes
+
+    def input_text(self) -> str | None:
+        return self.settings.prompt
+
+
+def completion_request(
+    *,
+    project_id: object,
+    deployment_id: object,
+    request_body: object,
+    extra_headers: object = None,
+    extra_query: object = None,
+    extra_body: object = None,
+    idempotency_key: object = None,
+) -> CompletionCall:
+    """Check a completion call's arguments and describe it; raises `RequestValidationError`
+    (before any I/O) for anything that cannot be sent."""
+    settings, body = encode_request_body(request_body, extra_body)  # type: ignore[arg-type]
+    return CompletionCall(
+        path=completion_path(project_id, deployment_id),
+        body=body,
+        parse=parse_completion_response,
+        query="" if extra_query is None else encode_query(extra_query),
+        headers=None if extra_headers is None else check_headers(extra_headers, "extra_headers"),
+        idempotency_key=None if idempotency_key is None else check_idempotency_key(idempotency_key),
+        project_id=project_id,  # type: ignore[arg-type]  # checked by completion_path
+        deployment_id=deployment_id,  # type: ignore[arg-type]
+        settings=settings,
     )
 
 
-class CompletionURLs:
-    """The encoded URL of each (server, project, deployment), built and checked once."""
+_PATHS: dict[tuple[str, str], str] = {}
+_MAX_PATHS = 1024
+
+
+def completion_path(project_id: object, deployment_id: object) -> str:
+    """The encoded path of the completions endpoint for one deployment, each id checked
+    and encoded once (then remembered); raises `RequestValidationError` for a bad id."""
+    key = (project_id, deployment_id)
+    try:
+        path = _PATHS.get(key)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable id (a list, say): check_id below says what is wrong
+        path = None
+    if path is None:
+        path = (
+            f"/v1/projects/{path_segment(check_id(project_id, 'project_id'))}"
+            f"/deployments/{path_segment(check_id(deployment_id, 'deployment_id'))}"
+            "/completions"
+        )
+        if len(_PATHS) >= _MAX_PATHS:
+            _PATHS.clear()
+        _PATHS[key] = path  # type: ignore[index]
+    return path
+
+
+class URLs:
+    """The URL of each (server, path, query), built once: encoded, so never re-quoted and
+    never normalised (no dot-segment removal)."""
 
     def __init__(self, max_entries: int = 1024) -> None:
         self._urls: dict[tuple[str, str, str], yarl.URL] = {}
         self._max_entries = max_entries
 
-    def get(self, base: str, project_id: str, deployment_id: str) -> yarl.URL:
-        """The URL to POST to; raises `RequestValidationError` for a bad id."""
-        key = (base, project_id, deployment_id)
-        try:
-            url = self._urls.get(key)
-        except TypeError:  # an unhashable id (a list, say): check_id below says what is wrong
-            url = None
+    def get(self, base: str, path: str, query: str) -> yarl.URL:
+        """The URL for `path` and `query` on the server `base`."""
+        key = (base, path, query)
+        url = self._urls.get(key)
         if url is None:
-            path = completion_path(
-                check_id(project_id, "project_id"), check_id(deployment_id, "deployment_id")
-            )
-            url = yarl.URL(base + path, encoded=True)  # encoded: no re-quoting, no dot removal
+            url = yarl.URL(base + path + query, encoded=True)
             if len(self._urls) >= self._max_entries:
                 self._urls.clear()
             self._urls[key] = url
@@ -162,47 +307,40 @@ def session_headers(api_key: str | None) -> dict[str, str]:
     return headers
 
 
-def parse_completion_response(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    url: yarl.URL | str,
-    truncated: bool = False,
-) -> Completion:
-    """Return the completion a 2XX response carries, or raise the error the response means.
-
-    `truncated` says the body was longer than the client accepts and `body` is its start.
-    """
-    if 200 <= status < 300:
-        if truncated:
-            raise ResponseValidationError(
-                f"the server answered {status} with a body larger than max_response_bytes "
-                f"({len(body)} bytes read)",
-                status,
-                _text(body),
-                _raw(status, headers, body, url),
-            )
+def parse_completion_response(response: Response) -> Completion:
+    """Return the completion a 2XX response carries, or raise the error the response means
+    (with the response's ``X-Request-Id`` and ``Retry-After`` on it)."""
+    status = response.status
+    if 200 <= status < 300 and not response.truncated:
         try:
-            return _COMPLETION_DECODER.decode(body)
+            return _COMPLETION_DECODER.decode(response.content)
         except (msgspec.DecodeError, RecursionError):
             pass
-        raise ResponseValidationError(
-            f"the server answered {status} with a body that is not the completion JSON",
-            status,
-            _text(body),
-            _raw(status, headers, body, url),
-        )
-    raw = _raw(status, headers, body, url)
-    known = _ERROR_DECODERS.get(status)
+    raise _error(response)
+
+
+def _error(response: Response) -> SDKError:
+    status, headers, body, url, truncated = response
+    text, raw = _text(body), _raw(status, headers, body, url)
     failure: SDKError | None = None
-    if known is not None:
+    if 200 <= status < 300:
+        what = (
+            f"a body larger than max_response_bytes ({len(body)} bytes read)"
+            if truncated
+            else "a body that is not the completion JSON"
+        )
+        failure = ResponseValidationError(
+            f"the server answered {status} with {what}", status, text, raw
+        )
+    elif (known := _ERROR_DECODERS.get(status)) is not None:
         decoder, error_type = known
         with contextlib.suppress(msgspec.DecodeError, RecursionError):  # else a plain one
-            failure = error_type(decoder.decode(body), status, _text(body), raw)
+            failure = error_type(decoder.decode(body), status, text, raw)
     if failure is None:
-        failure = SDKError("API error occurred", status, _text(body), raw)
+        failure = SDKError("API error occurred", status, text, raw)
+    failure.request_id = headers.get(REQUEST_ID_HEADER)
     failure.retry_after = retry_after_seconds(headers)
-    raise failure
+    return failure
 
 
 def _text(body: bytes) -> str:

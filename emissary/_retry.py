@@ -81,11 +81,13 @@ class RetryRuntime:
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
         budget: RetryBudget | None = None,
+        bucket: TokenBucket | None = None,
     ) -> None:
         self.sleep = sleep
         self.clock = clock
         self.random = rng or random.Random()
-        self.bucket = TokenBucket(budget or RetryBudget())
+        self.bucket = bucket or TokenBucket(budget or RetryBudget())
+        """The client's token bucket (one shared by clients made with ``with_options``)."""
 
 
 def is_retryable(error: Exception, config: RetryConfig) -> bool:
@@ -165,13 +167,14 @@ async def retry_after_failure(
         if clock() + wait >= deadline or not math.isfinite(wait):
             raise _ended(error, number, started, clock)
         if not bucket.withdraw(error):
-            logger.info("emissary: retry budget exhausted; not retrying %s", _describe(error))
+            logger.info("retry budget exhausted; not retrying %s", _describe(error))
             raise _ended(error, number, started, clock)
         logger.info(
-            "emissary: attempt %d failed (%s); retrying in %.3f s",
+            "attempt %d failed (%s); retrying in %.3f s (Retry-After: %s)",
             number,
             _describe(error),
             wait,
+            floor,
         )
         await runtime.sleep(wait)
         left = deadline - clock()

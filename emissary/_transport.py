@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import yarl
 
+from ._protocol import Response
 from .errors import (
     APIConnectionError,
     APIHostNotFoundError,
@@ -96,12 +97,6 @@ class _Connector(aiohttp.TCPConnector):
         if getattr(transport, "max_size", None) == _ASYNCIO_READ_SIZE:
             transport.max_size = HEAP_READ_SIZE  # type: ignore[union-attr]
         return protocol
-
-
-HTTPResult = tuple[int, Mapping[str, str], bytes, bool]
-"""What one attempt received: ``(status, headers, body, truncated)``, where `truncated` is
-True when the body was longer than the cap and only its start was read. (A plain tuple: a
-NamedTuple's ``__new__`` is one more Python call on every request.)"""
 
 
 class _LoopSession:
@@ -178,13 +173,9 @@ class Transport:
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         headers: Mapping[str, str] | None = None,
-        usual_timeout_s: float,
     ) -> None:
         self._max_connections = max_connections
         self._headers = dict(headers or {})
-        self._usual_timeout_s = usual_timeout_s
-        """The session's own timeout: an attempt with this limit passes none to aiohttp,
-        which saves it a keyword argument (about 5,000 instructions) on every request."""
         self._sessions: dict[asyncio.AbstractEventLoop, _LoopSession] = {}
         # A client dropped unclosed: close its sessions on their loops. The finalizer holds
         # the dict, so the sessions never become garbage themselves (aiohttp would warn).
@@ -226,7 +217,6 @@ class Transport:
             ),
             cookie_jar=aiohttp.DummyCookieJar(),
             headers=self._headers,
-            timeout=self._timeout(self._usual_timeout_s),
             raise_for_status=False,
             auto_decompress=True,
             trust_env=False,
@@ -266,7 +256,7 @@ class Transport:
         *,
         timeout_s: float,
         max_response_bytes: int,
-    ) -> HTTPResult:
+    ) -> Response:
         """POST `body` to `url`, the whole attempt (connect to last body byte) bounded by
         `timeout_s` (> 0).
 
@@ -287,16 +277,9 @@ class Transport:
             session = await self._session_for_this_loop()
         else:
             session = current[3]
-        if timeout_s == self._usual_timeout_s:  # the session's own timeout
-            request = session.post(url, data=body, headers=headers, allow_redirects=False)
-        else:
-            request = session.post(
-                url,
-                data=body,
-                headers=headers,
-                allow_redirects=False,
-                timeout=self._timeout(timeout_s),
-            )
+        request = session.post(
+            url, data=body, headers=headers, allow_redirects=False, timeout=self._timeout(timeout_s)
+        )
         # A failure is built inside its except clause and raised after it, so that it has
         # neither a cause nor a context: aiohttp's exceptions hold the request's headers.
         failure: EmissaryError | None = None
@@ -310,11 +293,11 @@ class Transport:
                     and length <= limit
                     and _CONTENT_ENCODING not in response.headers
                 ):
-                    return status, response.headers, await response.read(), False
+                    return Response(status, response.headers, await response.read(), url)
                 data, complete = await _read_at_most(response.content, limit)
                 if not complete:
                     response.close()  # drop the connection rather than read the rest
-                return status, response.headers, data, not complete
+                return Response(status, response.headers, data, url, not complete)
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
             failure = APITimeoutError(
                 f"POST {_safe(url)} did not complete within {timeout_s:g} s (timeout_ms)"

@@ -144,6 +144,7 @@ class SDKError(_CallError):
         body: the response body as text (at most 1 MiB of it is read).
         headers: the response headers (case-insensitive mapping).
         raw_response: a `models.RawResponse` with the status, headers, body bytes and URL.
+        request_id: the response's ``X-Request-Id``, or None.
         retries_taken: how many times the call was retried (attempts - 1).
         elapsed: the call's time from its first attempt to this error.
         retry_after: the wait in seconds the server asked for (``Retry-After`` or
@@ -153,6 +154,8 @@ class SDKError(_CallError):
     retry_after: float | None = None
     """Seconds the server asked the client to wait before retrying, if it said so (read
     from the response when it arrived)."""
+    request_id: str | None = None
+    """The server's id of the request (its ``X-Request-Id`` header): quote it to support."""
 
     def __init__(
         self,

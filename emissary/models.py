@@ -12,8 +12,9 @@ types it, so mypy and pyright catch ``{"promt": ...}`` or ``{"prompt": 1}``.
 
 from __future__ import annotations
 
+import datetime
 import sys
-from typing import Annotated, TypedDict
+from typing import Annotated, Generic, TypedDict, TypeVar
 
 import msgspec
 from multidict import CIMultiDict
@@ -31,6 +32,7 @@ from .errors import (
 
 __all__ = [
     "APIConnectionError",
+    "APIResponse",
     "APIErrorInvalidInput",
     "APIErrorInvalidInputData",
     "APIErrorNotFound",
@@ -150,3 +152,73 @@ class RawResponse(msgspec.Struct, frozen=True):
     def text(self) -> str:
         """The body decoded as UTF-8 (undecodable bytes replaced)."""
         return self.content.decode("utf-8", errors="replace")
+
+
+T = TypeVar("T")
+
+
+class APIResponse(Generic[T]):
+    """The HTTP response behind a call, from ``...with_raw_response.create(...)``.
+
+    Attributes:
+        status_code: the HTTP status of the last attempt.
+        headers: its headers (a case-insensitive mapping).
+        content: its body, as bytes (decoded from gzip etc.).
+        url: the URL the call went to.
+        request_id: the server's ``X-Request-Id`` for it, or None.
+        idempotency_key: the ``Idempotency-Key`` every attempt of the call carried.
+        retries_taken: attempts minus one.
+        elapsed: from the first attempt to the last byte (counted on the retry clock).
+
+    `parse()` gives the result the plain method would have returned. Picklable.
+    """
+
+    __slots__ = (
+        "_parsed",
+        "content",
+        "elapsed",
+        "headers",
+        "idempotency_key",
+        "request_id",
+        "retries_taken",
+        "status_code",
+        "url",
+    )
+
+    def __init__(
+        self,
+        *,
+        status_code: int,
+        headers: CIMultiDict[str],
+        content: bytes,
+        url: str,
+        request_id: str | None,
+        idempotency_key: str,
+        retries_taken: int,
+        elapsed: datetime.timedelta,
+        parsed: T,
+    ) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+        self.url = url
+        self.request_id = request_id
+        self.idempotency_key = idempotency_key
+        self.retries_taken = retries_taken
+        self.elapsed = elapsed
+        self._parsed = parsed
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (undecodable bytes replaced)."""
+        return self.content.decode("utf-8", errors="replace")
+
+    def parse(self) -> T:
+        """The call's result (a `Completion` for completions), read from this response."""
+        return self._parsed
+
+    def __repr__(self) -> str:
+        return (
+            f"APIResponse(status_code={self.status_code}, url={self.url!r}, "
+            f"request_id={self.request_id!r}, retries_taken={self.retries_taken})"
+        )

@@ -129,7 +129,11 @@ def render_class(cls: ast.ClassDef, is_client: bool) -> tuple[list[str], set[str
     children: list[str] = []
     body = cls.body
     for index, node in enumerate(body):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and not node.target.id.startswith("_")  # private state: the async twin's own
+        ):
             attr = node.target.id
             lines.append(f"    {attr}: {annotation(node.annotation)}")
             following = body[index + 1] if index + 1 < len(body) else None
@@ -142,6 +146,17 @@ def render_class(cls: ast.ClassDef, is_client: bool) -> tuple[list[str], set[str
     for node in body:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
+        if not node.name.startswith("_") and (
+            isinstance(node, ast.FunctionDef) or node.decorator_list
+        ):
+            # A plain method or a property: its sync twin must be written by hand in the base
+            # class (it may need the loop, or return a sync object). Fail loudly otherwise.
+            if not is_client or node.name not in hand_written():
+                raise SystemExit(
+                    f"{cls.name}.{node.name}: cannot generate a sync twin of a plain method or "
+                    "property; write it in emissary/_sync/base.py (SyncClientBase)"
+                )
+            continue
         if node.name == "__init__":
             params, forward = signature(node)
             if is_client:  # other classes get a fixed (inner, runner) signature below
@@ -153,7 +168,8 @@ def render_class(cls: ast.ClassDef, is_client: bool) -> tuple[list[str], set[str
                 lines.append("        super().__init__(")
                 lines.append(f"            {cls.name}(")
                 lines += [f"                {f}," for f in forward]
-                lines += ["            )", "        )"]
+                lines += ["            )", "        )", ""]
+                lines.append("    def _bind(self) -> None:")
                 source, runner = "self._async_client", "self"
             else:
                 lines += [
@@ -198,6 +214,17 @@ def render_class(cls: ast.ClassDef, is_client: bool) -> tuple[list[str], set[str
     return lines, used
 
 
+def hand_written() -> set[str]:
+    """The public members `SyncClientBase` writes by hand (emissary/_sync/base.py)."""
+    tree = ast.parse((PACKAGE / "_sync/base.py").read_text())
+    base = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SyncClientBase")
+    return {
+        n.name
+        for n in base.body
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and not n.name.startswith("_")
+    }
+
+
 def _signature_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
     args = func.args
     names: set[str] = set()
@@ -229,7 +256,8 @@ def render(target: Target) -> str:
     imports = _imports(tree, used, local, target.is_client, [c.name for c in classes])
     shown = ", ".join(f"`{sync_name(c.name)}`" for c in classes)
     header = [
-        f'"""The sync facade: {shown}, each running its async twin on a private loop.',
+        f'"""The sync facade: {shown};',
+        "each runs its async twin on a private loop.",
         "",
         f"Generated from {rel} by scripts/generate_sync.py: do not edit by hand.",
         '"""',

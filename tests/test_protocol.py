@@ -7,9 +7,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import yarl
 
 from emissary import models
 from emissary._protocol import (
+    Response,
     completion_path,
     new_idempotency_key,
     parse_completion_response,
@@ -24,7 +26,7 @@ from emissary.errors import (
     SDKError,
 )
 
-URL = "http://127.0.0.1:1/v1/projects/p/deployments/d/completions"
+URL = yarl.URL("http://127.0.0.1:1/v1/projects/p/deployments/d/completions")
 
 
 @pytest.mark.parametrize(
@@ -62,13 +64,13 @@ def test_session_headers() -> None:
 
 def test_success_is_decoded_and_unknown_fields_ignored() -> None:
     body = b'{"id": "c1", "response": "hi", "usage": {"tokens": 3}}'
-    assert parse_completion_response(200, {}, body, URL) == models.Completion(
+    assert parse_completion_response(Response(200, {}, body, URL)) == models.Completion(
         id="c1", response="hi"
     )
 
 
 def test_success_fields_may_be_absent() -> None:
-    assert parse_completion_response(200, {}, b"{}", URL) == models.Completion()
+    assert parse_completion_response(Response(200, {}, b"{}", URL)) == models.Completion()
 
 
 @pytest.mark.parametrize(
@@ -85,7 +87,7 @@ def test_success_fields_may_be_absent() -> None:
 )
 def test_a_2xx_body_that_is_not_a_completion_raises_with_the_body(body: bytes) -> None:
     with pytest.raises(ResponseValidationError) as caught:
-        parse_completion_response(200, {"Content-Type": "application/json"}, body, URL)
+        parse_completion_response(Response(200, {"Content-Type": "application/json"}, body, URL))
     error = caught.value
     assert isinstance(error, SDKError)
     assert error.status_code == 200
@@ -118,7 +120,7 @@ def test_a_2xx_body_that_is_not_a_completion_raises_with_the_body(body: bytes) -
 )
 def test_documented_errors_carry_data(status: int, body: bytes, kind: type, data: object) -> None:
     with pytest.raises(kind) as caught:
-        parse_completion_response(status, {"X-Request-Id": "r1"}, body, URL)
+        parse_completion_response(Response(status, {"X-Request-Id": "r1"}, body, URL))
     error = caught.value
     assert error.data == data
     assert error.status_code == status
@@ -142,7 +144,7 @@ def test_documented_errors_carry_data(status: int, body: bytes, kind: type, data
 )
 def test_other_errors_are_plain_sdk_errors(status: int, body: bytes) -> None:
     with pytest.raises(SDKError) as caught:
-        parse_completion_response(status, {}, body, URL)
+        parse_completion_response(Response(status, {}, body, URL))
     assert type(caught.value) is SDKError
     assert caught.value.status_code == status
     assert caught.value.body == body.decode()
@@ -151,7 +153,7 @@ def test_other_errors_are_plain_sdk_errors(status: int, body: bytes) -> None:
 
 def test_truncated_success_is_refused() -> None:
     with pytest.raises(ResponseValidationError, match="max_response_bytes"):
-        parse_completion_response(200, {}, b'{"id": "x", "resp', URL, truncated=True)
+        parse_completion_response(Response(200, {}, b'{"id": "x", "resp', URL, truncated=True))
 
 
 def test_idempotency_keys_are_random_uuid4s() -> None:

@@ -1,16 +1,29 @@
-"""`AsyncEmissaryClient`: settings, the transport and the retry runtime, shared by resources."""
+"""`AsyncEmissaryClient`: settings, the transport, the retry runtime, and the one request
+path (`_request`) that every operation goes through."""
 
 from __future__ import annotations
 
+import datetime
+import functools
+from collections.abc import Mapping
 from types import TracebackType
+from typing import Any, Literal, TypeVar, overload
 
-from .._config import ApiKeySource, ClientSettings, redact_url
-from .._protocol import CompletionURLs
-from .._retry import RetryRuntime
+from multidict import CIMultiDict
+
+from .._config import ApiKeySource, ClientSettings, parse_server_url, redact_url
+from .._observe import Observer
+from .._protocol import ATTEMPT_HEADER, IDEMPOTENCY_HEADER, REQUEST_ID_HEADER, Request, URLs
+from .._retry import RetryRuntime, retry_after_failure
 from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Transport
-from ..errors import ConfigurationError
+from ..errors import APIConnectionError, ClientClosedError, ConfigurationError, SDKError
+from ..models import APIResponse
 from ..utils import RetryBudget, RetryConfig
 from .resources import AsyncDeployments
+
+T = TypeVar("T")
+_UNSET: Any = object()
+_SECRET_OPTIONS = frozenset({"api_key", "server_url", "default_headers"})
 
 
 class AsyncEmissaryClient:
@@ -26,12 +39,24 @@ class AsyncEmissaryClient:
         max_response_bytes: the largest success body accepted (default 16 MiB).
         retry_budget: the client-wide cap on retries (default `utils.RetryBudget()`: at most
             20 retries in a total outage, refilled by successes).
+        default_headers: headers sent on every request, over the SDK's own.
+        tracing: make an OpenTelemetry span for every call when ``opentelemetry-api`` is
+            installed (default True); False turns it off.
 
     The HTTP session is created on first use, on the event loop that uses it.
     """
 
     deployments: AsyncDeployments
     """Operations on deployments: ``client.deployments.completions.create(...)``."""
+
+    _settings: ClientSettings
+    _transport: Transport
+    _urls: URLs
+    _retry_runtime: RetryRuntime
+    _observer: Observer
+    _options: dict[str, Any]
+    _parent: AsyncEmissaryClient | None
+    _closed: bool
 
     def __init__(
         self,
@@ -43,26 +68,66 @@ class AsyncEmissaryClient:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         retry_budget: RetryBudget | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        tracing: bool = True,
     ) -> None:
-        self._settings = ClientSettings.resolve(
-            api_key=api_key,
-            server_url=server_url,
-            retry_config=retry_config,
-            timeout_ms=timeout_ms,
-            max_response_bytes=max_response_bytes,
+        self._init(
+            {
+                "api_key": api_key,
+                "server_url": server_url,
+                "retry_config": retry_config,
+                "timeout_ms": timeout_ms,
+                "max_connections": max_connections,
+                "max_response_bytes": max_response_bytes,
+                "retry_budget": retry_budget,
+                "default_headers": default_headers,
+                "tracing": tracing,
+            },
+            parent=None,
         )
-        self._transport = Transport(
-            max_connections=max_connections,
-            headers=self._settings.session_headers,
-            usual_timeout_s=self._settings.first_attempt_timeout_s,
-        )
-        self._urls = CompletionURLs()
-        if retry_budget is not None and not isinstance(retry_budget, RetryBudget):
+
+    def _init(self, options: dict[str, Any], parent: AsyncEmissaryClient | None) -> None:
+        """Set up from constructor `options`; with a `parent`, share its transport."""
+        budget = options["retry_budget"]
+        if budget is not None and not isinstance(budget, RetryBudget):
             raise ConfigurationError(
                 "retry_budget must be an emissary.utils.RetryBudget or None, "
-                f"got {type(retry_budget).__name__}"
+                f"got {type(budget).__name__}"
             )
-        self._retry_runtime = RetryRuntime(budget=retry_budget)
+        if not isinstance(options["tracing"], bool):
+            raise ConfigurationError(f"tracing must be True or False, got {options['tracing']!r}")
+        settings = ClientSettings.resolve(
+            api_key=options["api_key"],
+            server_url=options["server_url"],
+            retry_config=options["retry_config"],
+            timeout_ms=options["timeout_ms"],
+            max_response_bytes=options["max_response_bytes"],
+            default_headers=options["default_headers"],
+            shared=None if parent is None else parent._settings,
+        )
+        # Kept for with_options; the key, URL and headers (which may hold secrets) are read
+        # from the settings instead, whose repr hides them.
+        self._options = {k: v for k, v in options.items() if k not in _SECRET_OPTIONS}
+        self._parent = parent  # keeps the shared pool's owner alive
+        self._closed = False
+        if parent is None:
+            self._transport = Transport(
+                max_connections=options["max_connections"], headers=settings.session_headers
+            )
+            self._urls = URLs()
+            self._retry_runtime = RetryRuntime(budget=budget)
+        else:
+            self._transport, self._urls = parent._transport, parent._urls
+            runtime = parent._retry_runtime
+            self._retry_runtime = RetryRuntime(
+                sleep=runtime.sleep,
+                clock=runtime.clock,
+                rng=runtime.random,
+                budget=budget,
+                bucket=runtime.bucket if budget is None else None,
+            )
+        self._settings = settings
+        self._observer = Observer(tracing=options["tracing"])
         self.deployments = AsyncDeployments(self)
 
     @property
@@ -72,12 +137,52 @@ class AsyncEmissaryClient:
 
     @property
     def closed(self) -> bool:
-        """True once the client has been closed."""
-        return self._transport.closed
+        """True once the client (or the client whose pool it shares) has been closed."""
+        return self._closed or self._transport.closed
+
+    def with_options(
+        self,
+        *,
+        api_key: ApiKeySource | None = _UNSET,
+        server_url: str | None = _UNSET,
+        retry_config: RetryConfig | None = _UNSET,
+        timeout_ms: float | None = _UNSET,
+        max_response_bytes: int = _UNSET,
+        retry_budget: RetryBudget | None = _UNSET,
+        default_headers: Mapping[str, str] | None = _UNSET,
+        tracing: bool = _UNSET,
+    ) -> AsyncEmissaryClient:
+        """A client of this class with some settings changed, sharing this one's connection
+        pool (and retry budget, unless `retry_budget` is given). Closing this client closes
+        the pool for both; closing the new one only stops it from sending."""
+        changes = {
+            "api_key": api_key,
+            "server_url": server_url,
+            "retry_config": retry_config,
+            "timeout_ms": timeout_ms,
+            "max_response_bytes": max_response_bytes,
+            "retry_budget": retry_budget,
+            "default_headers": default_headers,
+            "tracing": tracing,
+        }
+        settings = self._settings
+        options = {
+            **self._options,
+            "api_key": settings.api_key,
+            "server_url": settings.server_url,
+            "default_headers": settings.default_headers,
+            **{k: v for k, v in changes.items() if v is not _UNSET},
+        }
+        clone = type(self).__new__(type(self))
+        clone._init(options, parent=self._parent or self)
+        return clone
 
     async def close(self) -> None:
-        """Close the HTTP session; the client cannot send requests afterwards."""
-        await self._transport.aclose()
+        """Close the HTTP session; the client cannot send requests afterwards. (A client
+        made by `with_options` only stops sending: the pool is its parent's.)"""
+        self._closed = True
+        if self._parent is None:
+            await self._transport.aclose()
 
     async def __aenter__(self) -> AsyncEmissaryClient:
         return self
@@ -96,3 +201,110 @@ class AsyncEmissaryClient:
             return f"{type(self).__name__}(<not initialised>)"
         url = redact_url(settings.server_url)
         return f"{type(self).__name__}(server_url={url!r}, api_key=<redacted>)"
+
+    @overload
+    async def _request(
+        self,
+        request: Request[T],
+        *,
+        retries: RetryConfig | None,
+        server_url: str | None,
+        timeout_ms: float | None,
+        raw: Literal[False] = False,
+    ) -> T: ...
+
+    @overload
+    async def _request(
+        self,
+        request: Request[T],
+        *,
+        retries: RetryConfig | None,
+        server_url: str | None,
+        timeout_ms: float | None,
+        raw: Literal[True],
+    ) -> APIResponse[T]: ...
+
+    async def _request(
+        self,
+        request: Request[T],
+        *,
+        retries: RetryConfig | None,
+        server_url: str | None,
+        timeout_ms: float | None,
+        raw: bool = False,
+    ) -> T | APIResponse[T]:
+        """The one request path: send `request` (retrying per the call's settings), parse
+        its response, and return the result (or, with `raw`, the `models.APIResponse`).
+
+        Every operation comes through here, so headers, retries, deadlines, timing,
+        logging, tracing and raw responses are each done once, for all of them.
+        """
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new client to send requests")
+        settings = self._settings
+        base = settings.server_url if server_url is None else parse_server_url(server_url)
+        url = self._urls.get(base, request.path, request.query)
+        config, timeout_s, first_timeout_s = settings.limits(retries, timeout_ms)
+        headers = settings.call_headers(request.headers, request.idempotency_key)
+        runtime = self._retry_runtime
+        observer = self._observer
+        span = observer.start(request, url) if observer.active else None
+        started = runtime.clock()
+        try:
+            try:
+                parsed, response = await self._attempt(request, url, headers, first_timeout_s, 1)
+            except (SDKError, APIConnectionError) as error:
+                parsed, response = await retry_after_failure(
+                    error,
+                    functools.partial(self._attempt, request, url, headers),
+                    config,
+                    timeout_s,
+                    runtime,
+                    started,
+                )
+            else:
+                runtime.bucket.deposit()
+        except BaseException as error:
+            if span is not None:
+                observer.failed(span, error)
+            raise
+        if span is not None:
+            observer.succeeded(span, response, parsed, int(headers[ATTEMPT_HEADER]) - 1)
+        if not raw:
+            return parsed
+        return APIResponse(
+            status_code=response.status,
+            headers=CIMultiDict(response.headers),
+            content=response.content,
+            url=str(url.with_user(None)),
+            request_id=response.headers.get(REQUEST_ID_HEADER),
+            idempotency_key=headers[IDEMPOTENCY_HEADER],
+            retries_taken=int(headers[ATTEMPT_HEADER]) - 1,
+            elapsed=datetime.timedelta(seconds=max(0.0, runtime.clock() - started)),
+            parsed=parsed,
+        )
+
+    async def _attempt(
+        self, request: Request[T], url: Any, headers: dict[str, str], timeout_s: float, number: int
+    ) -> tuple[T, Any]:
+        """One attempt: send, then parse (which raises the error a response means)."""
+        if number > 1:
+            headers[ATTEMPT_HEADER] = str(number)
+        log = self._observer.log_attempts
+        started = self._retry_runtime.clock() if log else 0.0
+        try:
+            response = await self._transport.send(
+                url,
+                headers,
+                request.body,
+                timeout_s=timeout_s,
+                max_response_bytes=self._settings.max_response_bytes,
+            )
+            parsed = request.parse(response)
+        except (SDKError, APIConnectionError) as error:
+            if log:
+                self._observer.attempt_failed(request, number, error, started, self._retry_runtime)
+            raise
+        if log:
+            self._observer.attempt_ok(request, number, response, started, self._retry_runtime)
+        return parsed, response

@@ -1,20 +1,19 @@
 """The API's operations, as namespaces over a client: ``client.deployments.completions``.
 
-This module is the single source of every operation: `emissary/_sync/resources.py` is
-generated from it by ``scripts/generate_sync.py``.
+Each operation is a short method: it describes its call (`emissary._protocol`) and hands it
+to the client's one request path, which sends, retries, times, logs and traces it. This
+module is the single source of every operation: `emissary/_sync/resources.py` is generated
+from it by ``scripts/generate_sync.py``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
-from .._config import check_retry_config, check_timeout_ms, parse_server_url
-from .._protocol import ATTEMPT_HEADER, parse_completion_response
-from .._retry import first_attempt_timeout, retry_after_failure
-from .._validation import encode_request_body
-from ..errors import APIConnectionError, SDKError
+from .._protocol import Request, completion_request
 from ..models import (
-    Completion,
+    APIResponse,
     CompletionRequest,
     CompletionRequestDict,
     GetCompletionsFromDeploymentResponseBody,
@@ -22,18 +21,43 @@ from ..models import (
 from ..utils import RetryConfig
 
 if TYPE_CHECKING:
-    from yarl import URL
+    T = TypeVar("T")
 
-    from .._retry import RetryRuntime
-    from .._transport import Transport
-    from .client import AsyncEmissaryClient
+    class _Client(Protocol):
+        """What resources need of a client: its request path."""
+
+        @overload
+        async def _request(
+            self,
+            request: Request[T],
+            *,
+            retries: RetryConfig | None,
+            server_url: str | None,
+            timeout_ms: float | None,
+            raw: Literal[False] = False,
+        ) -> T: ...
+
+        @overload
+        async def _request(
+            self,
+            request: Request[T],
+            *,
+            retries: RetryConfig | None,
+            server_url: str | None,
+            timeout_ms: float | None,
+            raw: Literal[True],
+        ) -> APIResponse[T]: ...
 
 
 class AsyncCompletions:
     """Completions from a deployment: ``client.deployments.completions``."""
 
-    def __init__(self, client: AsyncEmissaryClient) -> None:
+    with_raw_response: AsyncCompletionsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, client: _Client) -> None:
         self._client = client
+        self.with_raw_response = AsyncCompletionsWithRawResponse(client)
 
     async def create(
         self,
@@ -44,6 +68,10 @@ class AsyncCompletions:
         retries: RetryConfig | None = None,
         server_url: str | None = None,
         timeout_ms: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> GetCompletionsFromDeploymentResponseBody:
         """Get a completion from a deployment for the given prompt.
 
@@ -58,10 +86,15 @@ class AsyncCompletions:
             retries: retry settings for this call, overriding the client's.
             server_url: the base URL for this call, overriding the client's.
             timeout_ms: the limit for each attempt of this call, in milliseconds.
+            extra_headers: headers sent on every attempt, over the SDK's own.
+            extra_query: query parameters added to the URL (percent-encoded).
+            extra_body: fields merged into the JSON body at the top level, for fields the
+                server knows and the SDK does not yet (not checked against the schema).
+            idempotency_key: the ``Idempotency-Key`` of the call instead of a fresh UUID.
 
         Every attempt of the call carries the same ``Idempotency-Key`` header (a fresh UUID
-        per call) and an ``X-Emissary-Attempt`` header (1, 2, ...). Retries follow the
-        client's (or this call's) `RetryConfig`; see `emissary.utils`.
+        per call unless given) and an ``X-Emissary-Attempt`` header (1, 2, ...). Retries
+        follow the client's (or this call's) `RetryConfig`; see `emissary.utils`.
 
         Returns:
             The completion, with ``.id`` and ``.response``.
@@ -72,66 +105,61 @@ class AsyncCompletions:
             SDKError: any other non-success response, or a 2XX body that is not a completion.
             APIConnectionError: no response (APITimeoutError when out of time).
         """
-        client = self._client
-        settings = client._settings
-        base = settings.server_url if server_url is None else parse_server_url(server_url)
-        url = client._urls.get(base, project_id, deployment_id)
-        body = encode_request_body(request_body)
-        if retries is None and timeout_ms is None:
-            config, timeout_s = settings.retry_config, settings.timeout_s
-            first_timeout_s = settings.first_attempt_timeout_s
-        else:
-            config = settings.retry_config if retries is None else check_retry_config(retries)
-            timeout_s = settings.timeout_s if timeout_ms is None else check_timeout_ms(timeout_ms)
-            first_timeout_s = first_attempt_timeout(config, timeout_s)
-        # One Idempotency-Key for the logical call, the same on every attempt.
-        headers = settings.call_headers()
-        transport = client._transport
-        max_bytes = settings.max_response_bytes
-        runtime = client._retry_runtime
-        started = runtime.clock()
-        # The first attempt: a call that succeeds never enters the retry loop. Its send and
-        # parse are written out here, as in `_retry`'s attempts, to save a coroutine a call.
-        try:
-            status, response_headers, data, truncated = await transport.send(
-                url, headers, body, timeout_s=first_timeout_s, max_response_bytes=max_bytes
-            )
-            completion = parse_completion_response(status, response_headers, data, url, truncated)
-        except (SDKError, APIConnectionError) as error:
-            return await _retry(
-                error, transport, url, headers, body, max_bytes, config, timeout_s, runtime, started
-            )
-        runtime.bucket.deposit()
-        return completion
-
-
-async def _retry(
-    error: SDKError | APIConnectionError,
-    transport: Transport,
-    url: URL,
-    headers: dict[str, str],
-    body: bytes,
-    max_response_bytes: int,
-    config: RetryConfig,
-    timeout_s: float,
-    runtime: RetryRuntime,
-    started: float,
-) -> Completion:
-    """Carry on a call whose first attempt failed: every later attempt sends the same body
-    and headers, but for its number in ``X-Emissary-Attempt``.
-
-    (Its own function so that `create` holds no closure: variables a nested function uses
-    become cells, made on every call, retried or not.)
-    """
-
-    async def attempt(attempt_timeout_s: float, number: int) -> Completion:
-        headers[ATTEMPT_HEADER] = str(number)
-        status, response_headers, data, truncated = await transport.send(
-            url, headers, body, timeout_s=attempt_timeout_s, max_response_bytes=max_response_bytes
+        return await self._client._request(
+            completion_request(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                request_body=request_body,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                idempotency_key=idempotency_key,
+            ),
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
         )
-        return parse_completion_response(status, response_headers, data, url, truncated)
 
-    return await retry_after_failure(error, attempt, config, timeout_s, runtime, started)
+
+class AsyncCompletionsWithRawResponse:
+    """``client.deployments.completions.with_raw_response``: each operation returns the
+    `models.APIResponse` (status, headers, body, request id, retries), whose ``.parse()``
+    gives what the plain operation returns."""
+
+    def __init__(self, client: _Client) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        request_body: CompletionRequest | CompletionRequestDict,
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> APIResponse[GetCompletionsFromDeploymentResponseBody]:
+        """`AsyncCompletions.create`, returning the HTTP response: ``.parse()`` is the
+        completion. Errors are raised as by ``create`` (with ``.request_id`` on them)."""
+        return await self._client._request(
+            completion_request(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                request_body=request_body,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                idempotency_key=idempotency_key,
+            ),
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            raw=True,
+        )
 
 
 class AsyncDeployments:
@@ -140,5 +168,5 @@ class AsyncDeployments:
     completions: AsyncCompletions
     """Completions from a deployment."""
 
-    def __init__(self, client: AsyncEmissaryClient) -> None:
+    def __init__(self, client: _Client) -> None:
         self.completions = AsyncCompletions(client)

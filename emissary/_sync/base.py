@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TypeVar
 
-from .._async.client import AsyncEmissaryClient
+from .._async.client import _UNSET, AsyncEmissaryClient
+from .._config import ApiKeySource
 from .._loop import LoopThread
+from ..utils import RetryBudget, RetryConfig
 
 _Client = TypeVar("_Client", bound="SyncClientBase")
 
@@ -19,10 +22,55 @@ class SyncClientBase:
     or at interpreter exit, whichever comes first, closing the HTTP session quietly.
     """
 
-    def __init__(self, async_client: AsyncEmissaryClient) -> None:
+    def __init__(
+        self,
+        async_client: AsyncEmissaryClient,
+        *,
+        parent: SyncClientBase | None = None,
+    ) -> None:
         self._async_client = async_client
-        self._runner = LoopThread()
-        self._finalizer = weakref.finalize(self, _shutdown, async_client, self._runner)
+        self._parent = parent  # keeps the shared pool and loop thread alive
+        self._finalizer: weakref.finalize[..., object]
+        if parent is None:
+            self._runner = LoopThread()
+            self._finalizer = weakref.finalize(self, _shutdown, async_client, self._runner)
+        else:
+            self._runner = parent._runner
+            self._finalizer = weakref.finalize(self, _stop_sending, async_client)
+        self._bind()
+
+    def _bind(self) -> None:
+        """Make the sync resources over the async client's (written by the generator)."""
+        raise NotImplementedError
+
+    def with_options(
+        self: _Client,
+        *,
+        api_key: ApiKeySource | None = _UNSET,
+        server_url: str | None = _UNSET,
+        retry_config: RetryConfig | None = _UNSET,
+        timeout_ms: float | None = _UNSET,
+        max_response_bytes: int = _UNSET,
+        retry_budget: RetryBudget | None = _UNSET,
+        default_headers: Mapping[str, str] | None = _UNSET,
+        tracing: bool = _UNSET,
+    ) -> _Client:
+        """A client of this class with some settings changed, sharing this one's connection
+        pool and loop thread (and retry budget, unless `retry_budget` is given). Closing
+        this client closes the pool for both; closing the new one only stops it sending."""
+        inner = self._async_client.with_options(
+            api_key=api_key,
+            server_url=server_url,
+            retry_config=retry_config,
+            timeout_ms=timeout_ms,
+            max_response_bytes=max_response_bytes,
+            retry_budget=retry_budget,
+            default_headers=default_headers,
+            tracing=tracing,
+        )
+        clone = type(self).__new__(type(self))
+        SyncClientBase.__init__(clone, inner, parent=self._parent or self)
+        return clone
 
     @property
     def server_url(self) -> str:
@@ -55,6 +103,11 @@ class SyncClientBase:
         if inner is None:
             return f"{type(self).__name__}(<not initialised>)"
         return type(self).__name__ + repr(inner)[len(type(inner).__name__) :]
+
+
+def _stop_sending(async_client: AsyncEmissaryClient) -> None:
+    """Close a client made by `with_options`: it stops sending; the pool is its parent's."""
+    async_client._closed = True
 
 
 def _shutdown(async_client: AsyncEmissaryClient, runner: LoopThread) -> None:

@@ -1,9 +1,12 @@
-"""The sync facade: `EmissaryClient`, each running its async twin on a private loop.
+"""The sync facade: `EmissaryClient`;
+each runs its async twin on a private loop.
 
 Generated from emissary/_async/client.py by scripts/generate_sync.py: do not edit by hand.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from .._async.client import AsyncEmissaryClient
 from .._config import ApiKeySource
@@ -26,6 +29,9 @@ class EmissaryClient(SyncClientBase):
         max_response_bytes: the largest success body accepted (default 16 MiB).
         retry_budget: the client-wide cap on retries (default `utils.RetryBudget()`: at most
             20 retries in a total outage, refilled by successes).
+        default_headers: headers sent on every request, over the SDK's own.
+        tracing: make an OpenTelemetry span for every call when ``opentelemetry-api`` is
+            installed (default True); False turns it off.
 
     The HTTP session is created on first use, on the event loop that uses it.
     """
@@ -43,6 +49,8 @@ class EmissaryClient(SyncClientBase):
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         retry_budget: RetryBudget | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        tracing: bool = True,
     ) -> None:
         super().__init__(
             AsyncEmissaryClient(
@@ -53,6 +61,10 @@ class EmissaryClient(SyncClientBase):
                 max_connections=max_connections,
                 max_response_bytes=max_response_bytes,
                 retry_budget=retry_budget,
+                default_headers=default_headers,
+                tracing=tracing,
             )
         )
+
+    def _bind(self) -> None:
         self.deployments = Deployments(self._async_client.deployments, self)

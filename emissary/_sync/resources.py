@@ -1,12 +1,17 @@
-"""The sync facade: `Completions`, `Deployments`, each running its async twin on a private loop.
+"""The sync facade: `Completions`, `CompletionsWithRawResponse`, `Deployments`;
+each runs its async twin on a private loop.
 
 Generated from emissary/_async/resources.py by scripts/generate_sync.py: do not edit by hand.
 """
 
 from __future__ import annotations
 
-from .._async.resources import AsyncCompletions, AsyncDeployments
+from collections.abc import Mapping
+from typing import Any
+
+from .._async.resources import AsyncCompletions, AsyncCompletionsWithRawResponse, AsyncDeployments
 from ..models import (
+    APIResponse,
     CompletionRequest,
     CompletionRequestDict,
     GetCompletionsFromDeploymentResponseBody,
@@ -18,10 +23,14 @@ from .base import SyncClientBase
 class Completions:
     """Completions from a deployment: ``client.deployments.completions``."""
 
+    with_raw_response: CompletionsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
     def __init__(self, inner: AsyncCompletions, client: SyncClientBase) -> None:
         self._inner = inner
         self._client = client  # keeps the client (and its loop) alive
         self._runner = client._runner
+        self.with_raw_response = CompletionsWithRawResponse(inner.with_raw_response, client)
 
     def create(
         self,
@@ -32,6 +41,10 @@ class Completions:
         retries: RetryConfig | None = None,
         server_url: str | None = None,
         timeout_ms: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> GetCompletionsFromDeploymentResponseBody:
         """Get a completion from a deployment for the given prompt.
 
@@ -46,10 +59,15 @@ class Completions:
             retries: retry settings for this call, overriding the client's.
             server_url: the base URL for this call, overriding the client's.
             timeout_ms: the limit for each attempt of this call, in milliseconds.
+            extra_headers: headers sent on every attempt, over the SDK's own.
+            extra_query: query parameters added to the URL (percent-encoded).
+            extra_body: fields merged into the JSON body at the top level, for fields the
+                server knows and the SDK does not yet (not checked against the schema).
+            idempotency_key: the ``Idempotency-Key`` of the call instead of a fresh UUID.
 
         Every attempt of the call carries the same ``Idempotency-Key`` header (a fresh UUID
-        per call) and an ``X-Emissary-Attempt`` header (1, 2, ...). Retries follow the
-        client's (or this call's) `RetryConfig`; see `emissary.utils`.
+        per call unless given) and an ``X-Emissary-Attempt`` header (1, 2, ...). Retries
+        follow the client's (or this call's) `RetryConfig`; see `emissary.utils`.
 
         Returns:
             The completion, with ``.id`` and ``.response``.
@@ -68,6 +86,54 @@ class Completions:
                 retries=retries,
                 server_url=server_url,
                 timeout_ms=timeout_ms,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+
+class CompletionsWithRawResponse:
+    """``client.deployments.completions.with_raw_response``: each operation returns the
+    `models.APIResponse` (status, headers, body, request id, retries), whose ``.parse()``
+    gives what the plain operation returns.
+    """
+
+    def __init__(self, inner: AsyncCompletionsWithRawResponse, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+
+    def create(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        request_body: CompletionRequest | CompletionRequestDict,
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> APIResponse[GetCompletionsFromDeploymentResponseBody]:
+        """`Completions.create`, returning the HTTP response: ``.parse()`` is the
+        completion. Errors are raised as by ``create`` (with ``.request_id`` on them).
+        """
+        return self._runner.run(
+            self._inner.create(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                request_body=request_body,
+                retries=retries,
+                server_url=server_url,
+                timeout_ms=timeout_ms,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                idempotency_key=idempotency_key,
             )
         )
 

@@ -1,0 +1,176 @@
+"""Seeing what a call does: log records and OpenTelemetry spans, for the request path.
+
+Logging goes to the ``emissary`` logger (the library adds only a `logging.NullHandler`):
+DEBUG, one record per attempt (method, path, status or error, attempt number, elapsed ms,
+request id); INFO, each retry scheduled (in `_retry`). ``EMISSARY_LOG=debug`` (or ``info``)
+attaches a stderr handler to that logger alone. No record ever holds the API key, proxy
+credentials, the prompt or the completion, and nothing is formatted when the level is off.
+
+Tracing: when ``opentelemetry-api`` is installed and the client's ``tracing`` is on, every
+logical call (all its attempts) is one span of kind CLIENT, named ``text_completion
+{deployment}``, with the GenAI semantic conventions' attributes. The span is current while
+the attempts run, so HTTP spans of aiohttp's own instrumentation nest under it. Prompt and
+completion text are recorded only when ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
+is ``true``. Without the package none of this is imported or run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    import yarl
+
+    from ._protocol import Request, Response
+    from ._retry import RetryRuntime
+
+logger = logging.getLogger("emissary")
+logger.addHandler(logging.NullHandler())
+
+LOG_ENV = "EMISSARY_LOG"
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+_DEBUG = logging.DEBUG
+
+
+def _configure_from_environment() -> None:
+    """``EMISSARY_LOG=debug|info``: a stderr handler on the ``emissary`` logger only."""
+    level = os.environ.get(LOG_ENV, "").strip().upper()
+    if level not in ("DEBUG", "INFO"):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+_configure_from_environment()
+
+
+class Observer:
+    """A client's logging and tracing; `active` is False when it has no tracer."""
+
+    __slots__ = ("_capture", "_context", "_trace", "_tracer", "active")
+
+    def __init__(self, *, tracing: bool) -> None:
+        self._tracer: Any = None
+        self._trace: Any = None
+        self._context: Any = None
+        self._capture = False
+        if tracing and importlib.util.find_spec("opentelemetry") is not None:
+            from opentelemetry import context, trace  # type: ignore[import-not-found, unused-ignore]
+
+            self._trace, self._context = trace, context
+            self._tracer = trace.get_tracer("emissary", __version__)
+            self._capture = os.environ.get(CAPTURE_CONTENT_ENV, "").lower() == "true"
+        self.active = self._tracer is not None
+        """True when calls make spans."""
+
+    @property
+    def log_attempts(self) -> bool:
+        """True when DEBUG records are wanted (checked per call: cheap, and honours a level
+        set at any time)."""
+        return logger.isEnabledFor(_DEBUG)
+
+    # --- logging ---------------------------------------------------------------------
+
+    def attempt_ok(
+        self,
+        request: Request[Any],
+        number: int,
+        response: Response,
+        started: float,
+        runtime: RetryRuntime,
+    ) -> None:
+        """One DEBUG record for an attempt that got a response the call accepted."""
+        logger.debug(
+            "POST %s attempt %d: %d in %.1f ms (request id %s)",
+            request.path,
+            number,
+            response.status,
+            (runtime.clock() - started) * 1000,
+            response.headers.get("X-Request-Id"),
+        )
+
+    def attempt_failed(
+        self,
+        request: Request[Any],
+        number: int,
+        error: BaseException,
+        started: float,
+        runtime: RetryRuntime,
+    ) -> None:
+        """One DEBUG record for a failed attempt (its status, or its error's type)."""
+        status = getattr(error, "status_code", None)
+        logger.debug(
+            "POST %s attempt %d: %s in %.1f ms (request id %s)",
+            request.path,
+            number,
+            status if status is not None else type(error).__name__,
+            (runtime.clock() - started) * 1000,
+            getattr(error, "request_id", None),
+        )
+
+    # --- tracing ---------------------------------------------------------------------
+
+    def start(self, request: Request[Any], url: yarl.URL) -> Any:
+        """Open the call's span and make it current; None if it would not be recorded."""
+        trace = self._trace
+        attributes = request.span_attributes()
+        attributes["gen_ai.provider.name"] = "emissary"
+        attributes["server.address"] = url.host or ""
+        if url.port is not None:
+            attributes["server.port"] = url.port
+        if self._capture and (prompt := request.input_text()) is not None:
+            attributes["gen_ai.input.messages"] = _messages("user", prompt)
+        span = self._tracer.start_span(
+            request.span_name(), kind=trace.SpanKind.CLIENT, attributes=attributes
+        )
+        if not span.is_recording():  # no SDK, or sampled out: nothing more to do
+            return None
+        return span, self._context.attach(trace.set_span_in_context(span))
+
+    def succeeded(self, handle: Any, response: Response, parsed: Any, retries: int) -> None:
+        """Close the span of a call that returned."""
+        span, token = handle
+        response_id = getattr(parsed, "id", None)
+        if response_id is not None:
+            span.set_attribute("gen_ai.response.id", response_id)
+        request_id = response.headers.get("X-Request-Id")
+        if request_id is not None:
+            span.set_attribute("emissary.request_id", request_id)
+        if retries:
+            span.set_attribute("http.request.resend_count", retries)
+        if self._capture:
+            text = getattr(parsed, "response", None)
+            if text is not None:
+                span.set_attribute("gen_ai.output.messages", _messages("assistant", text))
+        self._end(span, token)
+
+    def failed(self, handle: Any, error: BaseException) -> None:
+        """Close the span of a call that raised: status ERROR and ``error.type``."""
+        span, token = handle
+        span.set_attribute("error.type", type(error).__name__)
+        request_id = getattr(error, "request_id", None)
+        if request_id is not None:
+            span.set_attribute("emissary.request_id", request_id)
+        retries = getattr(error, "retries_taken", 0)
+        if retries:
+            span.set_attribute("http.request.resend_count", retries)
+        span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, type(error).__name__))
+        self._end(span, token)
+
+    def _end(self, span: Any, token: Any) -> None:
+        self._context.detach(token)
+        span.end()
+
+
+def _messages(role: str, text: str) -> str:
+    """A GenAI messages attribute: one message of `role` with one text part."""
+    return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
