@@ -11,11 +11,43 @@
 `AsyncEmissaryClient` is the same API for asyncio (``await client.deployments...``).
 Errors live in `emissary.errors` (also under `emissary.models`), retry settings in
 `emissary.utils`, and a local emulator of the API in `emissary.testing`.
+
+The names here are loaded on first use, so ``import emissary.errors`` (say, in code that
+only catches the SDK's errors) loads nothing else of the package.
 """
 
-from . import errors, models, utils
-from ._async import AsyncEmissaryClient
-from ._sync import EmissaryClient
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 
+if TYPE_CHECKING:
+    from . import errors, models, utils
+    from ._async import AsyncEmissaryClient
+    from ._sync import EmissaryClient
+
 __all__ = ["AsyncEmissaryClient", "EmissaryClient", "__version__", "errors", "models", "utils"]
+
+_WHERE = {
+    "AsyncEmissaryClient": "._async",
+    "EmissaryClient": "._sync",
+    "errors": ".errors",
+    "models": ".models",
+    "utils": ".utils",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'emissary' has no attribute {name!r}")
+    module = importlib.import_module(where, __name__)
+    value = module if where.endswith(name) else getattr(module, name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -16,6 +16,7 @@ is ``true``. Without the package none of this is imported or run.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import logging
@@ -64,9 +65,11 @@ class Observer:
         self._context: Any = None
         self._capture = False
         if tracing and importlib.util.find_spec("opentelemetry") is not None:
-            from opentelemetry import context, trace  # type: ignore[import-not-found, unused-ignore]
-
-            self._trace, self._context = trace, context
+            # The API only (a no-op until an SDK is set up), imported as untyped modules: the
+            # package is optional, and its presence must not change how this module checks.
+            trace = importlib.import_module("opentelemetry.trace")
+            self._trace = trace
+            self._context = importlib.import_module("opentelemetry.context")
             self._tracer = trace.get_tracer("emissary", __version__)
             self._capture = os.environ.get(CAPTURE_CONTENT_ENV, "").lower() == "true"
         self.active = self._tracer is not None

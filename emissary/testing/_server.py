@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
@@ -21,6 +22,7 @@ from ._generator import MAX_NEW_TOKENS_LIMIT, generate_completion
 DEFAULT_API_KEY = "emissary-test-key"
 DEFAULT_DEPLOYMENTS = ("demo-project/demo-deployment",)
 DEFAULT_HOST = "127.0.0.1"
+REQUEST_ID_HEADER = "X-Request-Id"
 
 _BODY_DECODER = msgspec.json.Decoder(RequestBody, strict=True)
 _ENCODER = msgspec.json.Encoder()
@@ -37,6 +39,8 @@ class RecordedRequest(msgspec.Struct, frozen=True):
     """The client's address as ``host:port``: one value per connection (keep-alive shows)."""
     fault: str | None = None
     """The injected fault this request met (see `FaultPlan`), if any."""
+    request_id: str = ""
+    """The ``X-Request-Id`` the emulator sent with its answer."""
 
 
 def _parse_deployments(deployments: Iterable[str | tuple[str, str]]) -> dict[str, set[str]]:
@@ -60,7 +64,8 @@ class Emulator:
     It answers 401 to a wrong or missing ``X-API-Key``, 404 (with a ``code``) to an unknown
     project, deployment or route, 400 to an invalid body, and otherwise 200 with a
     deterministic toy completion of exactly ``max_new_tokens`` words (16 when unset).
-    Every request is kept in `requests`; `faults` injects failures into the next ones.
+    Every answer carries a unique ``X-Request-Id``; every request is kept in `requests`
+    (with the id it was given); `faults` injects failures into the next ones.
     """
 
     def __init__(
@@ -81,6 +86,8 @@ class Emulator:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._served = 0
+        self._id_prefix = secrets.token_hex(4)  # unique across emulators and runs
 
     @property
     def url(self) -> str:
@@ -173,6 +180,8 @@ class Emulator:
         fault = self.faults.next()
         peername = request.transport.get_extra_info("peername") if request.transport else None
         peer = f"{peername[0]}:{peername[1]}" if peername else "?"
+        self._served += 1
+        request_id = f"req-{self._id_prefix}-{self._served:06d}"
         self.requests.append(
             RecordedRequest(
                 request.method,
@@ -181,11 +190,17 @@ class Emulator:
                 body,
                 peer,
                 fault.kind if fault else None,
+                request_id,
             )
         )
         if fault is None:
-            return self._answer(request, body)
-        return await _inject(fault, request, lambda: self._answer(request, body))
+            response: web.StreamResponse = self._answer(request, body)
+        else:
+            response = await _inject(
+                fault, request, lambda: self._answer(request, body), request_id
+            )
+        response.headers.setdefault(REQUEST_ID_HEADER, request_id)
+        return response
 
     def _answer(self, request: web.Request, body: bytes) -> web.Response:
         """The contract's answer to a request."""
@@ -228,7 +243,7 @@ class Emulator:
 
 
 async def _inject(
-    fault: Fault, request: web.Request, answer: Callable[[], web.Response]
+    fault: Fault, request: web.Request, answer: Callable[[], web.Response], request_id: str
 ) -> web.StreamResponse:
     kind = fault.kind
     if kind == "fail":
@@ -256,6 +271,7 @@ async def _inject(
     full = answer()
     payload_bytes = full.body if isinstance(full.body, bytes) else b""
     stream = web.StreamResponse(status=full.status, headers=full.headers)
+    stream.headers[REQUEST_ID_HEADER] = request_id  # sent before the body starts
     stream.content_length = len(payload_bytes)
     await stream.prepare(request)
     if kind == "truncate":
