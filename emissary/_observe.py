@@ -64,7 +64,7 @@ class Observer:
         self._trace: Any = None
         self._context: Any = None
         self._capture = False
-        if tracing and importlib.util.find_spec("opentelemetry") is not None:
+        if tracing and _installed("opentelemetry.trace"):
             # The API only (a no-op until an SDK is set up), imported as untyped modules: the
             # package is optional, and its presence must not change how this module checks.
             trace = importlib.import_module("opentelemetry.trace")
@@ -172,6 +172,14 @@ class Observer:
     def _end(self, span: Any, token: Any) -> None:
         self._context.detach(token)
         span.end()
+
+
+def _installed(name: str) -> bool:
+    """True when `name` can be imported (found without importing it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent missing, or blocked in sys.modules
+        return False
 
 
 def _messages(role: str, text: str) -> str:
