@@ -4,10 +4,9 @@
 number of threads at once. It is the lean cousin of anyio's blocking portal: one
 ``call_soon_threadsafe`` per call, a task that starts at once (Python 3.12+) and wakes the
 caller from its own last step, and the caller sleeps in a read of its thread's own pipe
-until the loop thread writes a byte to it (`_Wakeup`); 17 µs a call here on Python 3.13
-(21 on 3.11) against the portal's 75-84 µs, one core: ``taskset -c 0 python
-benchmarks/handoff.py``. One long-lived loop: the pooled aiohttp session lives on it, so it
-must not stop when the last caller leaves.
+until the loop thread writes a byte to it (`_Wakeup`): a fraction of the portal's cost
+(``benchmarks/handoff.py``; figures in ``benchmarks/README.md``). One long-lived loop: the
+pooled aiohttp session lives on it, so it must not stop when the last caller leaves.
 
 - A thread that already runs an event loop (a notebook, an async framework) can call it:
   the work runs on the private loop, never on the caller's.
@@ -177,9 +176,9 @@ class _Wakeup:
 
     Why not just a lock: releasing a lock wakes the waiting thread while the loop thread
     still holds the GIL, so on one core the woken thread preempts the loop thread, finds the
-    GIL taken and sleeps again: about 2.8 voluntary and 2.4 involuntary context switches per
-    call, where ``os.read`` and ``os.write`` (which let go of the GIL around the system call)
-    need one of each (``benchmarks/handoff.py``).
+    GIL taken and sleeps again, several context switches a call, where ``os.read`` and
+    ``os.write`` (which let go of the GIL around the system call) need one of each
+    (``benchmarks/handoff.py`` counts them).
 
     Each thread has one, made on its first call and closed when the thread ends (and no call
     of it is still on the loop); nothing else ever opens a pipe, so interrupted calls cannot

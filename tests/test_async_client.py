@@ -335,3 +335,16 @@ async def test_plain_http_responses_are_read_without_a_256_kib_buffer() -> None:
     finally:
         await stop_async(server)
     assert peak < 200 * 1024, f"peak traced memory {peak} bytes"
+
+
+def test_the_asyncio_internal_the_read_buffer_change_relies_on_is_still_there() -> None:
+    # _transport._Connector lowers a plain-TCP transport's read size only while asyncio's
+    # own default is 256 KiB (the `max_size` class attribute): if asyncio renames or
+    # changes it, the optimisation silently stops, so say so here.
+    import asyncio.selector_events as selector_events
+
+    from emissary._transport import HEAP_READ_SIZE
+
+    default = getattr(selector_events._SelectorSocketTransport, "max_size", None)
+    assert default == 256 * 1024, "asyncio's read size changed: revisit _transport._Connector"
+    assert HEAP_READ_SIZE < default

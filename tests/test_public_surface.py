@@ -12,8 +12,12 @@ import pytest
 
 import emissary
 from emissary import AsyncEmissaryClient, EmissaryClient, errors, models, utils
-from emissary._async.resources import AsyncCompletions
-from emissary._sync.resources import Completions
+from emissary._async.resources import (
+    AsyncCompletions,
+    AsyncCompletionsWithRawResponse,
+    AsyncDeployments,
+)
+from emissary._sync.resources import Completions, CompletionsWithRawResponse, Deployments
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -242,3 +246,41 @@ def test_errors_imports_nothing_and_the_package_has_no_import_cycle() -> None:
 
     for module in sorted(graph):
         visit(module)
+
+
+@pytest.mark.parametrize(
+    ("sync_cls", "async_cls"),
+    [
+        (EmissaryClient, AsyncEmissaryClient),
+        (Completions, AsyncCompletions),
+        (CompletionsWithRawResponse, AsyncCompletionsWithRawResponse),
+        (Deployments, AsyncDeployments),
+    ],
+)
+def test_the_sync_facade_has_every_public_member_of_the_async_core(
+    sync_cls: type, async_cls: type
+) -> None:
+    def public(cls: type) -> dict[str, object]:
+        names = {n for n in dir(cls) if not n.startswith("_")}
+        names |= {n for n in getattr(cls, "__annotations__", {}) if not n.startswith("_")}
+        return {n: inspect.getattr_static(cls, n, None) for n in names}
+
+    def shape(function: object) -> list[tuple[str, object, object, str]]:
+        signature = inspect.signature(function)  # type: ignore[arg-type]
+        params = [
+            (p.name, p.kind, p.default, str(p.annotation).replace("Async", ""))
+            for p in signature.parameters.values()
+            if p.name != "self"
+        ]
+        returns = str(signature.return_annotation).replace("Async", "").replace("_Client", "")
+        return [*params, ("return", None, None, returns.replace(sync_cls.__name__, ""))]
+
+    sync_members, async_members = public(sync_cls), public(async_cls)
+    assert set(sync_members) == set(async_members)
+    for name, member in async_members.items():
+        twin = sync_members[name]
+        if inspect.isfunction(member):
+            assert shape(twin) == shape(member), name
+            assert not inspect.iscoroutinefunction(twin), name
+        else:
+            assert isinstance(twin, property) == isinstance(member, property), name
