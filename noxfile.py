@@ -58,6 +58,7 @@ def examples(session: nox.Session) -> None:
     session.install("-e", ".")
     session.run("python", "examples/quickstart.py")
     session.run("python", "examples/async_service.py")
+    session.run("python", "examples/see_and_steer.py")
 
 
 @nox.session(python="3.11")

@@ -110,20 +110,42 @@ def floor_async(url: str) -> Any:
     return setup, call, teardown
 
 
-def emissary_async(url: str) -> Any:
+def emissary_async(url: str, variant: str = "") -> Any:
+    """emissary's async client; `variant` (for ``features.py``): ``notrace`` (tracing off,
+    as when opentelemetry is not installed), ``raw`` (``with_raw_response``), ``otel`` (an
+    OpenTelemetry SDK provider exporting every span to memory)."""
     from emissary import AsyncEmissaryClient
 
     state: dict[str, Any] = {}
+    if variant == "otel":
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter,
+        )
+
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+        trace.set_tracer_provider(provider)
 
     async def setup() -> None:
-        state["client"] = AsyncEmissaryClient(api_key="k", server_url=url, max_connections=POOL)
+        state["client"] = AsyncEmissaryClient(
+            api_key="k", server_url=url, max_connections=POOL, tracing=variant in ("", "otel")
+        )
+        completions = state["client"].deployments.completions
+        state["create"] = (
+            completions.with_raw_response.create if variant == "raw" else completions.create
+        )
 
     async def call() -> None:
-        result = await state["client"].deployments.completions.create(
+        result = await state["create"](
             project_id=PROJECT,
             deployment_id=DEPLOYMENT,
             request_body={"prompt": PROMPT, "max_new_tokens": 16},
         )
+        if variant == "raw":
+            result = result.parse()
         check(result.response == EXPECTED, result)
 
     async def teardown() -> None:
@@ -210,6 +232,9 @@ def openai_client(url: str, is_async: bool, aiohttp_backend: bool) -> Any:
 CLIENTS: dict[str, Callable[[str, bool], Any]] = {
     "floor": lambda url, is_async: floor_async(url),
     "emissary": lambda url, is_async: emissary_async(url) if is_async else emissary_sync(url),
+    "emissary-notrace": lambda url, is_async: emissary_async(url, "notrace"),
+    "emissary-raw": lambda url, is_async: emissary_async(url, "raw"),
+    "emissary-otel": lambda url, is_async: emissary_async(url, "otel"),
     "generated": generated_sdk,
     "openai": lambda url, is_async: openai_client(url, is_async, aiohttp_backend=False),
     "openai-aiohttp": lambda url, is_async: openai_client(url, is_async, aiohttp_backend=True),

@@ -2,7 +2,8 @@
 
 Logging goes to the ``emissary`` logger (the library adds only a `logging.NullHandler`):
 DEBUG, one record per attempt (method, path, status or error, attempt number, elapsed ms,
-request id); INFO, each retry scheduled (in `_retry`). ``EMISSARY_LOG=debug`` (or ``info``)
+request id; the elapsed time is the wall clock's, `time.perf_counter`); INFO, each retry
+scheduled (in `_retry`). ``EMISSARY_LOG=debug`` (or ``info``)
 attaches a stderr handler to that logger alone. No record ever holds the API key, proxy
 credentials, the prompt or the completion, and nothing is formatted when the level is off.
 
@@ -22,6 +23,7 @@ import json
 import logging
 import os
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -30,7 +32,6 @@ if TYPE_CHECKING:
     import yarl
 
     from ._protocol import Request, Response
-    from ._retry import RetryRuntime
 
 logger = logging.getLogger("emissary")
 logger.addHandler(logging.NullHandler())
@@ -57,7 +58,7 @@ _configure_from_environment()
 class Observer:
     """A client's logging and tracing; `active` is False when it has no tracer."""
 
-    __slots__ = ("_capture", "_context", "_trace", "_tracer", "active")
+    __slots__ = ("_capture", "_context", "_no_sdk", "_trace", "_tracer", "active")
 
     def __init__(self, *, tracing: bool) -> None:
         self._tracer: Any = None
@@ -69,6 +70,7 @@ class Observer:
             # package is optional, and its presence must not change how this module checks.
             trace = importlib.import_module("opentelemetry.trace")
             self._trace = trace
+            self._no_sdk = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
             self._context = importlib.import_module("opentelemetry.context")
             self._tracer = trace.get_tracer("emissary", __version__)
             self._capture = os.environ.get(CAPTURE_CONTENT_ENV, "").lower() == "true"
@@ -89,7 +91,6 @@ class Observer:
         number: int,
         response: Response,
         started: float,
-        runtime: RetryRuntime,
     ) -> None:
         """One DEBUG record for an attempt that got a response the call accepted."""
         logger.debug(
@@ -97,7 +98,7 @@ class Observer:
             request.path,
             number,
             response.status,
-            (runtime.clock() - started) * 1000,
+            (time.perf_counter() - started) * 1000,
             response.headers.get("X-Request-Id"),
         )
 
@@ -107,7 +108,6 @@ class Observer:
         number: int,
         error: BaseException,
         started: float,
-        runtime: RetryRuntime,
     ) -> None:
         """One DEBUG record for a failed attempt (its status, or its error's type)."""
         status = getattr(error, "status_code", None)
@@ -116,7 +116,7 @@ class Observer:
             request.path,
             number,
             status if status is not None else type(error).__name__,
-            (runtime.clock() - started) * 1000,
+            (time.perf_counter() - started) * 1000,
             getattr(error, "request_id", None),
         )
 
@@ -125,6 +125,8 @@ class Observer:
     def start(self, request: Request[Any], url: yarl.URL) -> Any:
         """Open the call's span and make it current; None if it would not be recorded."""
         trace = self._trace
+        if isinstance(trace.get_tracer_provider(), self._no_sdk):
+            return None  # the API alone: every span would be a no-op, skip building it
         attributes = request.span_attributes()
         attributes["gen_ai.provider.name"] = "emissary"
         attributes["server.address"] = url.host or ""

@@ -15,7 +15,7 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 from urllib.parse import quote
 
@@ -95,35 +95,37 @@ class Response(NamedTuple):
 
 
 class Request(Generic[T]):
-    """One call, as its resource method describes it: what to send and how to read the
-    answer. The client's request path adds the server, the headers every request carries,
-    retries, timing, logging and tracing."""
+    """One call, as its resource method describes it: what to send, and (`parse`) what its
+    response means. The client's request path adds the server, the headers every request
+    carries, retries, timing, logging and tracing. Each operation is a subclass."""
 
-    __slots__ = ("body", "headers", "idempotency_key", "parse", "path", "query")
+    __slots__ = ("body", "headers", "idempotency_key", "path", "query")
 
     operation: ClassVar[str] = "request"
     """The operation's name in logs and trace spans."""
 
     def __init__(
         self,
-        *,
         path: str,
         body: bytes,
-        parse: Callable[[Response], T],
         query: str = "",
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> None:
         self.path = path
         """The encoded path, e.g. ``/v1/projects/p/deployments/d/completions``."""
+        self.body = body
+        """The JSON body."""
         self.query = query
         """The encoded query, ``?a=1`` or empty."""
-        self.body = body
-        self.parse = parse
         self.headers = headers
         """The caller's extra headers, sent over the SDK's own (checked), or None."""
         self.idempotency_key = idempotency_key
         """The caller's key, or None for a fresh one."""
+
+    def parse(self, response: Response) -> T:
+        """The call's result from a response, or the error the response means (raised)."""
+        raise NotImplementedError
 
     def span_name(self) -> str:
         """The name of the call's trace span."""
@@ -145,12 +147,23 @@ class CompletionCall(Request[Completion]):
     operation = "text_completion"
 
     def __init__(
-        self, *, project_id: str, deployment_id: str, settings: CompletionRequest, **rest: Any
+        self,
+        path: str,
+        body: bytes,
+        query: str,
+        headers: Mapping[str, str] | None,
+        idempotency_key: str | None,
+        project_id: str,
+        deployment_id: str,
+        settings: CompletionRequest,
     ) -> None:
-        super().__init__(**rest)
-        self.project_id = project_id
-        self.deployment_id = deployment_id
-        self.settings = settings
+        # Every field set here, not through super().__init__: this runs on every call.
+        self.path, self.body, self.query = path, body, query
+        self.headers, self.idempotency_key = headers, idempotency_key
+        self.project_id, self.deployment_id, self.settings = project_id, deployment_id, settings
+
+    def parse(self, response: Response) -> Completion:
+        return parse_completion_response(response)
 
     def span_name(self) -> str:
         return f"text_completion {self.deployment_id}"
@@ -190,15 +203,14 @@ def completion_request(
     (before any I/O) for anything that cannot be sent."""
     settings, body = encode_request_body(request_body, extra_body)  # type: ignore[arg-type]
     return CompletionCall(
-        path=completion_path(project_id, deployment_id),
-        body=body,
-        parse=parse_completion_response,
-        query="" if extra_query is None else encode_query(extra_query),
-        headers=None if extra_headers is None else check_headers(extra_headers, "extra_headers"),
-        idempotency_key=None if idempotency_key is None else check_idempotency_key(idempotency_key),
-        project_id=project_id,  # type: ignore[arg-type]  # checked by completion_path
-        deployment_id=deployment_id,  # type: ignore[arg-type]
-        settings=settings,
+        completion_path(project_id, deployment_id),
+        body,
+        "" if extra_query is None else encode_query(extra_query),
+        None if extra_headers is None else check_headers(extra_headers, "extra_headers"),
+        None if idempotency_key is None else check_idempotency_key(idempotency_key),
+        project_id,  # type: ignore[arg-type]  # checked by completion_path
+        deployment_id,  # type: ignore[arg-type]
+        settings,
     )
 
 

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
     [
         (["examples/quickstart.py"], "completion cmpl-"),
         (["examples/async_service.py", "--requests", "100"], "100/100 completions"),
+        (["examples/see_and_steer.py"], "retries 1, key greeting-1"),
     ],
 )
 def test_example_runs(script: list[str], expected: str) -> None:

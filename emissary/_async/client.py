@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
@@ -291,7 +292,7 @@ class AsyncEmissaryClient:
         if number > 1:
             headers[ATTEMPT_HEADER] = str(number)
         log = self._observer.log_attempts
-        started = self._retry_runtime.clock() if log else 0.0
+        started = time.perf_counter() if log else 0.0
         try:
             response = await self._transport.send(
                 url,
@@ -303,8 +304,8 @@ class AsyncEmissaryClient:
             parsed = request.parse(response)
         except (SDKError, APIConnectionError) as error:
             if log:
-                self._observer.attempt_failed(request, number, error, started, self._retry_runtime)
+                self._observer.attempt_failed(request, number, error, started)
             raise
         if log:
-            self._observer.attempt_ok(request, number, response, started, self._retry_runtime)
+            self._observer.attempt_ok(request, number, response, started)
         return parsed, response
