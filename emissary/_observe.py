@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("emissary")
 logger.addHandler(logging.NullHandler())
 
+_UNKNOWN = object()
 LOG_ENV = "EMISSARY_LOG"
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _DEBUG = logging.DEBUG
@@ -71,6 +72,7 @@ class Observer:
             trace = importlib.import_module("opentelemetry.trace")
             self._trace = trace
             self._no_sdk = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+            trace.get_tracer_provider()  # loads one named by OTEL_PYTHON_TRACER_PROVIDER
             self._context = importlib.import_module("opentelemetry.context")
             self._tracer = trace.get_tracer("emissary", __version__)
             self._capture = os.environ.get(CAPTURE_CONTENT_ENV, "").lower() == "true"
@@ -125,8 +127,15 @@ class Observer:
     def start(self, request: Request[Any], url: yarl.URL) -> Any:
         """Open the call's span and make it current; None if it would not be recorded."""
         trace = self._trace
-        if isinstance(trace.get_tracer_provider(), self._no_sdk):
-            return None  # the API alone: every span would be a no-op, skip building it
+        # The API alone (no provider set): every span would be a no-op, so build none. The
+        # API keeps its provider in this module global (None until one is set);
+        # tests/test_observability.py guards the name. Cheaper than get_tracer_provider(),
+        # which reads the environment on every call while none is set.
+        provider = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
+        if provider is None or isinstance(
+            trace.get_tracer_provider() if provider is _UNKNOWN else provider, self._no_sdk
+        ):
+            return None
         attributes = request.span_attributes()
         attributes["gen_ai.provider.name"] = "emissary"
         attributes["server.address"] = url.host or ""

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import datetime
 import sys
-from typing import Annotated, Generic, TypedDict, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypedDict, TypeVar
 
 import msgspec
 from multidict import CIMultiDict
+
+if TYPE_CHECKING:
+    import yarl
 
 from .errors import (
     APIConnectionError,
@@ -164,49 +168,69 @@ class APIResponse(Generic[T]):
         status_code: the HTTP status of the last attempt.
         headers: its headers (a case-insensitive mapping).
         content: its body, as bytes (decoded from gzip etc.).
-        url: the URL the call went to.
+        url: the URL the call went to (without any ``user:password@``).
         request_id: the server's ``X-Request-Id`` for it, or None.
         idempotency_key: the ``Idempotency-Key`` every attempt of the call carried.
         retries_taken: attempts minus one.
         elapsed: from the first attempt to the last byte (counted on the retry clock).
 
-    `parse()` gives the result the plain method would have returned. Picklable.
+    `parse()` gives the result the plain method would have returned. Picklable. (The URL,
+    the headers' copy and the timedelta are made when first asked for: most callers read a
+    field or two.)
     """
 
     __slots__ = (
+        "_elapsed_s",
+        "_headers",
         "_parsed",
+        "_url",
         "content",
-        "elapsed",
-        "headers",
         "idempotency_key",
-        "request_id",
         "retries_taken",
         "status_code",
-        "url",
     )
 
     def __init__(
         self,
         *,
         status_code: int,
-        headers: CIMultiDict[str],
+        headers: Mapping[str, str],
         content: bytes,
-        url: str,
-        request_id: str | None,
+        url: yarl.URL | str,
         idempotency_key: str,
         retries_taken: int,
-        elapsed: datetime.timedelta,
+        elapsed_s: float,
         parsed: T,
     ) -> None:
         self.status_code = status_code
-        self.headers = headers
+        self._headers = headers
         self.content = content
-        self.url = url
-        self.request_id = request_id
+        self._url = url
         self.idempotency_key = idempotency_key
         self.retries_taken = retries_taken
-        self.elapsed = elapsed
+        self._elapsed_s = elapsed_s
         self._parsed = parsed
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers (case-insensitive)."""
+        return self._headers
+
+    @property
+    def url(self) -> str:
+        """The URL the call went to, without credentials."""
+        url = self._url
+        return url if isinstance(url, str) else str(url.with_user(None))
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's ``X-Request-Id`` for the response, or None."""
+        return self._headers.get("X-Request-Id")
+
+    @property
+    def elapsed(self) -> datetime.timedelta:
+        """From the call's first attempt to the last byte of its response."""
+        return datetime.timedelta(seconds=self._elapsed_s)
 
     @property
     def text(self) -> str:
@@ -217,8 +241,25 @@ class APIResponse(Generic[T]):
         """The call's result (a `Completion` for completions), read from this response."""
         return self._parsed
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {
+            "status_code": self.status_code,
+            "headers": CIMultiDict(self._headers),
+            "content": self.content,
+            "url": self.url,
+            "idempotency_key": self.idempotency_key,
+            "retries_taken": self.retries_taken,
+            "elapsed_s": self._elapsed_s,
+            "parsed": self._parsed,
+        }
+        return (_rebuild_response, (state,))
+
     def __repr__(self) -> str:
         return (
             f"APIResponse(status_code={self.status_code}, url={self.url!r}, "
             f"request_id={self.request_id!r}, retries_taken={self.retries_taken})"
         )
+
+
+def _rebuild_response(state: dict[str, Any]) -> APIResponse[Any]:
+    return APIResponse(**state)

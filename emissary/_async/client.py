@@ -3,18 +3,15 @@ path (`_request`) that every operation goes through."""
 
 from __future__ import annotations
 
-import datetime
 import functools
 import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
-from multidict import CIMultiDict
-
 from .._config import ApiKeySource, ClientSettings, parse_server_url, redact_url
 from .._observe import Observer
-from .._protocol import ATTEMPT_HEADER, IDEMPOTENCY_HEADER, REQUEST_ID_HEADER, Request, URLs
+from .._protocol import ATTEMPT_HEADER, IDEMPOTENCY_HEADER, Request, URLs
 from .._retry import RetryRuntime, retry_after_failure
 from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ..errors import APIConnectionError, ClientClosedError, ConfigurationError, SDKError
@@ -275,13 +272,12 @@ class AsyncEmissaryClient:
             return parsed
         return APIResponse(
             status_code=response.status,
-            headers=CIMultiDict(response.headers),
+            headers=response.headers,
             content=response.content,
-            url=str(url.with_user(None)),
-            request_id=response.headers.get(REQUEST_ID_HEADER),
+            url=url,
             idempotency_key=headers[IDEMPOTENCY_HEADER],
             retries_taken=int(headers[ATTEMPT_HEADER]) - 1,
-            elapsed=datetime.timedelta(seconds=max(0.0, runtime.clock() - started)),
+            elapsed_s=max(0.0, runtime.clock() - started),
             parsed=parsed,
         )
 
