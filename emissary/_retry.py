@@ -20,7 +20,6 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
 
 from .errors import (
     APIConnectionError,
@@ -32,7 +31,6 @@ from .errors import (
 from .utils import RetryBudget, RetryConfig
 
 logger = logging.getLogger("emissary")
-T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 3600.0
 """A ``Retry-After`` longer than this (an hour) is taken as "do not retry"."""
@@ -41,8 +39,6 @@ PACING_STATUSES = frozenset({429, 503})
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
-Attempt = Callable[[float, int], Awaitable[T]]
-"""One attempt: called with its timeout in seconds and its number (1, 2, ...)."""
 
 
 class TokenBucket:
@@ -123,52 +119,57 @@ def first_attempt_timeout(config: RetryConfig, timeout_s: float) -> float:
     return min(timeout_s, config.backoff.max_elapsed_time / 1000.0)
 
 
-async def retry_after_failure(
-    error: SDKError | APIConnectionError,
-    attempt: Attempt[T],
-    config: RetryConfig,
-    timeout_s: float,
-    runtime: RetryRuntime,
-    started: float,
-) -> T:
-    """Carry on a call whose first attempt, begun at `started`, failed with `error`: retry
-    `attempt` until it returns, fails for good, or the call's limits are reached.
+class Retrying:
+    """The retries of one call whose first attempt failed (begun at `started`).
 
-    The caller makes the first attempt itself (see `first_attempt_timeout`), so a call that
-    succeeds at once never enters this function. Each later attempt's timeout is cut to what
-    is left of ``max_elapsed_time``, so no attempt runs past it, and none starts without
-    time left: a call whose budget is spent (a loop that woke late from its backoff sleep)
-    ends with `APITimeoutError`. A wait that would end past the budget (a long
-    ``Retry-After`` included) is not slept: the last error is raised at once.
+    `after(error)` decides on each failure: it sleeps the wait and returns the next
+    attempt's limit, or raises the error that ends the call. Each later attempt's limit is
+    cut to what is left of ``max_elapsed_time``, so no attempt runs past it, and none starts
+    without time left: a call whose budget is spent (a loop that woke late from its backoff
+    sleep) ends with `APITimeoutError`. A wait that would end past the budget (a long
+    ``Retry-After`` included) is not slept: the error is raised at once.
     """
-    clock, bucket = runtime.clock, runtime.bucket
-    number = 1  # attempts made so far
-    if not config.enabled:
-        raise _ended(error, number, started, clock)
-    deadline = started + config.backoff.max_elapsed_time / 1000.0
-    waits = _waits(config, runtime.random)
-    cap = config.max_attempts
-    while True:
-        if not is_retryable(error, config):
-            raise _ended(error, number, started, clock)
-        wait = next(waits)
+
+    __slots__ = ("attempts", "config", "deadline", "runtime", "started", "timeout_s", "waits")
+
+    def __init__(
+        self, config: RetryConfig, timeout_s: float, runtime: RetryRuntime, started: float
+    ) -> None:
+        self.config = config
+        self.timeout_s = timeout_s
+        self.runtime = runtime
+        self.started = started
+        self.attempts = 1
+        """Attempts made so far."""
+        self.deadline = started + config.backoff.max_elapsed_time / 1000.0
+        self.waits = _waits(config, runtime.random) if config.enabled else iter(())
+
+    async def after(self, error: SDKError | APIConnectionError) -> float:
+        """Wait before the next attempt and return its limit (seconds), or raise the error
+        that ends the call (`error` itself, marked with the attempts and the time taken)."""
+        config, runtime, number = self.config, self.runtime, self.attempts
+        clock = runtime.clock
+        if not config.enabled or not is_retryable(error, config):
+            raise _ended(error, number, self.started, clock)
+        wait = next(self.waits)
         floor = error.retry_after if isinstance(error, SDKError) else None
         paced = (
             floor is not None
             and isinstance(error, SDKError)
             and error.status_code in PACING_STATUSES
         )
+        cap = config.max_attempts
         if cap is not None and number >= cap and not paced:
-            raise _ended(error, number, started, clock)
+            raise _ended(error, number, self.started, clock)
         if floor is not None:
             if not floor <= MAX_RETRY_AFTER_S:
-                raise _ended(error, number, started, clock)
+                raise _ended(error, number, self.started, clock)
             wait = max(wait, floor)
-        if clock() + wait >= deadline or not math.isfinite(wait):
-            raise _ended(error, number, started, clock)
-        if not bucket.withdraw(error):
+        if clock() + wait >= self.deadline or not math.isfinite(wait):
+            raise _ended(error, number, self.started, clock)
+        if not runtime.bucket.withdraw(error):
             logger.info("retry budget exhausted; not retrying %s", _describe(error))
-            raise _ended(error, number, started, clock)
+            raise _ended(error, number, self.started, clock)
         logger.info(
             "attempt %d failed (%s); retrying in %.3f s (Retry-After: %s)",
             number,
@@ -177,22 +178,16 @@ async def retry_after_failure(
             floor,
         )
         await runtime.sleep(wait)
-        left = deadline - clock()
+        left = self.deadline - clock()
         if not left > 0:  # aiohttp reads a limit <= 0 as "no limit": never send one
             spent = APITimeoutError(
                 f"the call's time budget (max_elapsed_time {config.backoff.max_elapsed_time} "
                 f"ms) was spent before attempt {number + 1}; attempt {number} failed with "
                 f"{type(error).__name__}: {str(error).partition(chr(10))[0]}"
             )
-            raise _ended(spent, number, started, clock) from error
-        number += 1
-        try:
-            result = await attempt(min(timeout_s, left), number)
-        except (SDKError, APIConnectionError) as next_error:
-            error = next_error
-        else:
-            bucket.deposit()
-            return result
+            raise _ended(spent, number, self.started, clock) from error
+        self.attempts = number + 1
+        return min(self.timeout_s, left)
 
 
 def _ended(

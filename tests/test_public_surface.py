@@ -231,6 +231,20 @@ def _package_imports() -> dict[str, set[str]]:
 def test_errors_imports_nothing_and_the_package_has_no_import_cycle() -> None:
     graph = _package_imports()
     assert graph["emissary.errors"] == set()
+    # The resources see a client only through a Protocol: not even for typing do they
+    # import it.
+    resources = (Path(emissary.__file__).parent / "_async" / "resources.py").read_text()
+    assert "from .client import" not in resources and "._async.client" not in resources
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, emissary.errors; print(sorted(sys.modules))"],
+        capture_output=True, text=True, timeout=30, cwd=ROOT,
+    )  # fmt: skip
+    loaded = [m for m in proc.stdout.strip()[1:-1].replace("'", "").split(", ") if m]
+    assert [m for m in loaded if m.startswith("emissary")] == [
+        "emissary",
+        "emissary._version",
+        "emissary.errors",
+    ]
     visiting: list[str] = []
     done: set[str] = set()
 

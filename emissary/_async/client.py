@@ -3,16 +3,15 @@ path (`_request`) that every operation goes through."""
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, TypeVar
 
 from .._config import ApiKeySource, ClientSettings, parse_server_url, redact_url
 from .._observe import Observer
 from .._protocol import ATTEMPT_HEADER, IDEMPOTENCY_HEADER, Request, URLs
-from .._retry import RetryRuntime, retry_after_failure
+from .._retry import Retrying, RetryRuntime
 from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ..errors import APIConnectionError, ClientClosedError, ConfigurationError, SDKError
 from ..models import APIResponse
@@ -200,28 +199,6 @@ class AsyncEmissaryClient:
         url = redact_url(settings.server_url)
         return f"{type(self).__name__}(server_url={url!r}, api_key=<redacted>)"
 
-    @overload
-    async def _request(
-        self,
-        request: Request[T],
-        *,
-        retries: RetryConfig | None,
-        server_url: str | None,
-        timeout_ms: float | None,
-        raw: Literal[False] = False,
-    ) -> T: ...
-
-    @overload
-    async def _request(
-        self,
-        request: Request[T],
-        *,
-        retries: RetryConfig | None,
-        server_url: str | None,
-        timeout_ms: float | None,
-        raw: Literal[True],
-    ) -> APIResponse[T]: ...
-
     async def _request(
         self,
         request: Request[T],
@@ -230,9 +207,10 @@ class AsyncEmissaryClient:
         server_url: str | None,
         timeout_ms: float | None,
         raw: bool = False,
-    ) -> T | APIResponse[T]:
+    ) -> Any:
         """The one request path: send `request` (retrying per the call's settings), parse
         its response, and return the result (or, with `raw`, the `models.APIResponse`).
+        (Typed by the overloads of the resources' view of a client, `resources._Client`.)
 
         Every operation comes through here, so headers, retries, deadlines, timing,
         logging, tracing and raw responses are each done once, for all of them.
@@ -248,26 +226,36 @@ class AsyncEmissaryClient:
         observer = self._observer
         span = observer.start(request, url) if observer.active else None
         started = runtime.clock()
+        max_bytes = settings.max_response_bytes
+        log = observer.log_attempts
+        limit, number, retrying = first_timeout_s, 1, None
         try:
-            try:
-                parsed, response = await self._attempt(request, url, headers, first_timeout_s, 1)
-            except (SDKError, APIConnectionError) as error:
-                parsed, response = await retry_after_failure(
-                    error,
-                    functools.partial(self._attempt, request, url, headers),
-                    config,
-                    timeout_s,
-                    runtime,
-                    started,
-                )
-            else:
-                runtime.bucket.deposit()
+            while True:  # the attempts: one place sends and parses
+                began = time.perf_counter() if log else 0.0
+                try:
+                    response = await self._transport.send(
+                        url, headers, request.body, timeout_s=limit, max_response_bytes=max_bytes
+                    )
+                    parsed = request.parse(response)
+                except (SDKError, APIConnectionError) as error:
+                    if log:
+                        observer.attempt_failed(request, number, error, began)
+                    if retrying is None:
+                        retrying = Retrying(config, timeout_s, runtime, started)
+                    limit = await retrying.after(error)  # or raises: the call ends
+                    number += 1
+                    headers[ATTEMPT_HEADER] = str(number)
+                    continue
+                if log:
+                    observer.attempt_ok(request, number, response, began)
+                break
         except BaseException as error:
             if span is not None:
                 observer.failed(span, error)
             raise
+        runtime.bucket.deposit()
         if span is not None:
-            observer.succeeded(span, response, parsed, int(headers[ATTEMPT_HEADER]) - 1)
+            observer.succeeded(span, response, parsed, number - 1)
         if not raw:
             return parsed
         return APIResponse(
@@ -276,32 +264,7 @@ class AsyncEmissaryClient:
             content=response.content,
             url=url,
             idempotency_key=headers[IDEMPOTENCY_HEADER],
-            retries_taken=int(headers[ATTEMPT_HEADER]) - 1,
+            retries_taken=number - 1,
             elapsed_s=max(0.0, runtime.clock() - started),
             parsed=parsed,
         )
-
-    async def _attempt(
-        self, request: Request[T], url: Any, headers: dict[str, str], timeout_s: float, number: int
-    ) -> tuple[T, Any]:
-        """One attempt: send, then parse (which raises the error a response means)."""
-        if number > 1:
-            headers[ATTEMPT_HEADER] = str(number)
-        log = self._observer.log_attempts
-        started = time.perf_counter() if log else 0.0
-        try:
-            response = await self._transport.send(
-                url,
-                headers,
-                request.body,
-                timeout_s=timeout_s,
-                max_response_bytes=self._settings.max_response_bytes,
-            )
-            parsed = request.parse(response)
-        except (SDKError, APIConnectionError) as error:
-            if log:
-                self._observer.attempt_failed(request, number, error, started)
-            raise
-        if log:
-            self._observer.attempt_ok(request, number, response, started)
-        return parsed, response
