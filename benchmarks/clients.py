@@ -130,8 +130,9 @@ def emissary_async(url: str, variant: str = "") -> Any:
         trace.set_tracer_provider(provider)
 
     async def setup() -> None:
+        options = {} if not variant else {"tracing": variant == "otel"}  # the plain one as is
         state["client"] = AsyncEmissaryClient(
-            api_key="k", server_url=url, max_connections=POOL, tracing=variant in ("", "otel")
+            api_key="k", server_url=url, max_connections=POOL, **options
         )
         completions = state["client"].deployments.completions
         state["create"] = (

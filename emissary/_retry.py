@@ -7,8 +7,14 @@ never shortens.
 
 Retried: 408, 429, 500, 502, 503, 504 and, with ``retry_connection_errors``, refused, reset
 and dropped connections, truncated bodies and timeouts. Never retried: other statuses, bad
-2XX bodies, bad input, TLS failures. A client-wide `TokenBucket` (see `utils.RetryBudget`)
-stops retries when too many attempts fail.
+2XX bodies, bad input, TLS failures, host names that do not exist. A call stops after
+``max_attempts`` attempts unless the server paces it (429 or 503 with ``Retry-After``), and
+always when its ``max_elapsed_time`` is spent. A client-wide `TokenBucket` (see
+`utils.RetryBudget`) stops retries when too many attempts fail.
+
+The request path (`AsyncEmissaryClient._request`) runs the attempts; on each failure it asks
+`Retrying.after`, which waits or ends the call. Every error that ends a call leaves with
+``retries_taken`` and ``elapsed`` set.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ path (`_request`) that every operation goes through."""
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from collections.abc import Mapping
 from types import TracebackType
@@ -19,6 +21,8 @@ from ..utils import RetryBudget, RetryConfig
 from .resources import AsyncDeployments
 
 T = TypeVar("T")
+_debug_enabled = functools.partial(logging.getLogger("emissary").isEnabledFor, logging.DEBUG)
+"""True when DEBUG records of the ``emissary`` logger are wanted (asked on every call)."""
 _UNSET: Any = object()
 _SECRET_OPTIONS = frozenset({"api_key", "server_url", "default_headers"})
 
@@ -227,7 +231,7 @@ class AsyncEmissaryClient:
         span = observer.start(request, url) if observer.active else None
         started = runtime.clock()
         max_bytes = settings.max_response_bytes
-        log = observer.log_attempts
+        log = _debug_enabled()
         limit, number, retrying = first_timeout_s, 1, None
         try:
             while True:  # the attempts: one place sends and parses
