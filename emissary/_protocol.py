@@ -140,6 +140,42 @@ class Request(Generic[T]):
         return None
 
 
+def parse_completion_response(response: Response) -> Completion:
+    """Return the completion a 2XX response carries, or raise the error the response means
+    (with the response's ``X-Request-Id`` and ``Retry-After`` on it)."""
+    status = response.status
+    if 200 <= status < 300 and not response.truncated:
+        try:
+            return _COMPLETION_DECODER.decode(response.content)
+        except (msgspec.DecodeError, RecursionError):
+            pass
+    raise _error(response)
+
+
+def _error(response: Response) -> SDKError:
+    status, headers, body, url, truncated = response
+    text, raw = _text(body), _raw(status, headers, body, url)
+    failure: SDKError | None = None
+    if 200 <= status < 300:
+        what = (
+            f"a body larger than max_response_bytes ({len(body)} bytes read)"
+            if truncated
+            else "a body that is not the completion JSON"
+        )
+        failure = ResponseValidationError(
+            f"the server answered {status} with {what}", status, text, raw
+        )
+    elif (known := _ERROR_DECODERS.get(status)) is not None:
+        decoder, error_type = known
+        with contextlib.suppress(msgspec.DecodeError, RecursionError):  # else a plain one
+            failure = error_type(decoder.decode(body), status, text, raw)
+    if failure is None:
+        failure = SDKError("API error occurred", status, text, raw)
+    failure.request_id = headers.get(REQUEST_ID_HEADER)
+    failure.retry_after = retry_after_seconds(headers)
+    return failure
+
+
 class CompletionCall(Request[Completion]):
     """A ``deployments.completions.create`` call."""
 
@@ -162,8 +198,7 @@ class CompletionCall(Request[Completion]):
         self.headers, self.idempotency_key = headers, idempotency_key
         self.project_id, self.deployment_id, self.settings = project_id, deployment_id, settings
 
-    def parse(self, response: Response) -> Completion:
-        return parse_completion_response(response)
+    parse = staticmethod(parse_completion_response)
 
     def span_name(self) -> str:
         return f"text_completion {self.deployment_id}"
@@ -317,42 +352,6 @@ def session_headers(api_key: str | None) -> dict[str, str]:
     if api_key is not None:
         headers[API_KEY_HEADER] = api_key
     return headers
-
-
-def parse_completion_response(response: Response) -> Completion:
-    """Return the completion a 2XX response carries, or raise the error the response means
-    (with the response's ``X-Request-Id`` and ``Retry-After`` on it)."""
-    status = response.status
-    if 200 <= status < 300 and not response.truncated:
-        try:
-            return _COMPLETION_DECODER.decode(response.content)
-        except (msgspec.DecodeError, RecursionError):
-            pass
-    raise _error(response)
-
-
-def _error(response: Response) -> SDKError:
-    status, headers, body, url, truncated = response
-    text, raw = _text(body), _raw(status, headers, body, url)
-    failure: SDKError | None = None
-    if 200 <= status < 300:
-        what = (
-            f"a body larger than max_response_bytes ({len(body)} bytes read)"
-            if truncated
-            else "a body that is not the completion JSON"
-        )
-        failure = ResponseValidationError(
-            f"the server answered {status} with {what}", status, text, raw
-        )
-    elif (known := _ERROR_DECODERS.get(status)) is not None:
-        decoder, error_type = known
-        with contextlib.suppress(msgspec.DecodeError, RecursionError):  # else a plain one
-            failure = error_type(decoder.decode(body), status, text, raw)
-    if failure is None:
-        failure = SDKError("API error occurred", status, text, raw)
-    failure.request_id = headers.get(REQUEST_ID_HEADER)
-    failure.retry_after = retry_after_seconds(headers)
-    return failure
 
 
 def _text(body: bytes) -> str:
