@@ -45,3 +45,11 @@ def test_the_readmes_testing_example_runs() -> None:
     namespace: dict[str, object] = {}
     exec(code, namespace)
     namespace["test_my_feature"]()  # type: ignore[operator]
+
+
+def test_every_python_block_of_the_readme_is_valid_python() -> None:
+    import ast
+    import re
+
+    for block in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S):
+        ast.parse(block)
