@@ -17,6 +17,7 @@ is ``true``. Without the package none of this is imported or run.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import json
@@ -26,6 +27,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from ._protocol import REQUEST_ID_HEADER
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -39,7 +41,9 @@ logger.addHandler(logging.NullHandler())
 _UNKNOWN = object()
 LOG_ENV = "EMISSARY_LOG"
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-_DEBUG = logging.DEBUG
+debug_enabled = functools.partial(logger.isEnabledFor, logging.DEBUG)
+"""True when DEBUG records are wanted (asked on every call: cheap, and honours a level set
+at any time)."""
 
 
 def _configure_from_environment() -> None:
@@ -79,12 +83,6 @@ class Observer:
         self.active = self._tracer is not None
         """True when calls make spans."""
 
-    @property
-    def log_attempts(self) -> bool:
-        """True when DEBUG records are wanted (checked per call: cheap, and honours a level
-        set at any time)."""
-        return logger.isEnabledFor(_DEBUG)
-
     # --- logging ---------------------------------------------------------------------
 
     def attempt_ok(
@@ -101,7 +99,7 @@ class Observer:
             number,
             response.status,
             (time.perf_counter() - started) * 1000,
-            response.headers.get("X-Request-Id"),
+            response.headers.get(REQUEST_ID_HEADER),
         )
 
     def attempt_failed(
@@ -156,7 +154,7 @@ class Observer:
         response_id = getattr(parsed, "id", None)
         if response_id is not None:
             span.set_attribute("gen_ai.response.id", response_id)
-        request_id = response.headers.get("X-Request-Id")
+        request_id = response.headers.get(REQUEST_ID_HEADER)
         if request_id is not None:
             span.set_attribute("emissary.request_id", request_id)
         if retries:

@@ -3,15 +3,13 @@ path (`_request`) that every operation goes through."""
 
 from __future__ import annotations
 
-import functools
-import logging
 import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
 from .._config import ApiKeySource, ClientSettings, parse_server_url, redact_url
-from .._observe import Observer
+from .._observe import Observer, debug_enabled
 from .._protocol import ATTEMPT_HEADER, IDEMPOTENCY_HEADER, Request, URLs
 from .._retry import Retrying, RetryRuntime
 from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Transport
@@ -21,8 +19,7 @@ from ..utils import RetryBudget, RetryConfig
 from .resources import AsyncDeployments
 
 T = TypeVar("T")
-_debug_enabled = functools.partial(logging.getLogger("emissary").isEnabledFor, logging.DEBUG)
-"""True when DEBUG records of the ``emissary`` logger are wanted (asked on every call)."""
+
 _UNSET: Any = object()
 _SECRET_OPTIONS = frozenset({"api_key", "server_url", "default_headers"})
 
@@ -231,7 +228,7 @@ class AsyncEmissaryClient:
         span = observer.start(request, url) if observer.active else None
         started = runtime.clock()
         max_bytes = settings.max_response_bytes
-        log = _debug_enabled()
+        log = debug_enabled()
         limit, number, retrying = first_timeout_s, 1, None
         try:
             while True:  # the attempts: one place sends and parses
