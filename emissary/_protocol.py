@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import quote
 
 import msgspec
@@ -83,9 +83,9 @@ def path_segment(value: str) -> str:
     return encoded
 
 
-class Response(NamedTuple):
+class Response(msgspec.Struct, frozen=True):
     """What one attempt received. `truncated`: the body was longer than the client
-    accepts, and `content` is its start."""
+    accepts, and `content` is its start. (A Struct: built in C, once per attempt.)"""
 
     status: int
     headers: Mapping[str, str]
@@ -94,34 +94,25 @@ class Response(NamedTuple):
     truncated: bool = False
 
 
-class Request(Generic[T]):
+class Request(msgspec.Struct, Generic[T], frozen=True):
     """One call, as its resource method describes it: what to send, and (`parse`) what its
     response means. The client's request path adds the server, the headers every request
-    carries, retries, timing, logging and tracing. Each operation is a subclass."""
+    carries, retries, timing, logging and tracing. Each operation is a subclass (a Struct,
+    so a call's description is built in C)."""
 
-    __slots__ = ("body", "headers", "idempotency_key", "path", "query")
+    path: str
+    """The encoded path, e.g. ``/v1/projects/p/deployments/d/completions``."""
+    body: bytes
+    """The JSON body."""
+    query: str = ""
+    """The encoded query, ``?a=1`` or empty."""
+    headers: Mapping[str, str] | None = None
+    """The caller's extra headers, sent over the SDK's own (checked), or None."""
+    idempotency_key: str | None = None
+    """The caller's key, or None for a fresh one."""
 
     operation: ClassVar[str] = "request"
     """The operation's name in logs and trace spans."""
-
-    def __init__(
-        self,
-        path: str,
-        body: bytes,
-        query: str = "",
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-    ) -> None:
-        self.path = path
-        """The encoded path, e.g. ``/v1/projects/p/deployments/d/completions``."""
-        self.body = body
-        """The JSON body."""
-        self.query = query
-        """The encoded query, ``?a=1`` or empty."""
-        self.headers = headers
-        """The caller's extra headers, sent over the SDK's own (checked), or None."""
-        self.idempotency_key = idempotency_key
-        """The caller's key, or None for a fresh one."""
 
     def parse(self, response: Response) -> T:
         """The call's result from a response, or the error the response means (raised)."""
@@ -153,7 +144,8 @@ def parse_completion_response(response: Response) -> Completion:
 
 
 def _error(response: Response) -> SDKError:
-    status, headers, body, url, truncated = response
+    status, headers, body, url = response.status, response.headers, response.content, response.url
+    truncated = response.truncated
     text, raw = _text(body), _raw(status, headers, body, url)
     failure: SDKError | None = None
     if 200 <= status < 300:
@@ -176,27 +168,15 @@ def _error(response: Response) -> SDKError:
     return failure
 
 
-class CompletionCall(Request[Completion]):
+class CompletionCall(Request[Completion], frozen=True, kw_only=True):
     """A ``deployments.completions.create`` call."""
 
-    __slots__ = ("deployment_id", "project_id", "settings")
-    operation = "text_completion"
+    project_id: str
+    deployment_id: str
+    settings: CompletionRequest
+    """The checked request body (for the span's attributes)."""
 
-    def __init__(
-        self,
-        path: str,
-        body: bytes,
-        query: str,
-        headers: Mapping[str, str] | None,
-        idempotency_key: str | None,
-        project_id: str,
-        deployment_id: str,
-        settings: CompletionRequest,
-    ) -> None:
-        # Every field set here, not through super().__init__: this runs on every call.
-        self.path, self.body, self.query = path, body, query
-        self.headers, self.idempotency_key = headers, idempotency_key
-        self.project_id, self.deployment_id, self.settings = project_id, deployment_id, settings
+    operation: ClassVar[str] = "text_completion"
 
     parse = staticmethod(parse_completion_response)
 
@@ -243,9 +223,9 @@ def completion_request(
         "" if extra_query is None else encode_query(extra_query),
         None if extra_headers is None else check_headers(extra_headers, "extra_headers"),
         None if idempotency_key is None else check_idempotency_key(idempotency_key),
-        project_id,  # type: ignore[arg-type]  # checked by completion_path
-        deployment_id,  # type: ignore[arg-type]
-        settings,
+        project_id=project_id,  # type: ignore[arg-type]  # checked by completion_path
+        deployment_id=deployment_id,  # type: ignore[arg-type]
+        settings=settings,
     )
 
 

@@ -293,14 +293,12 @@ class Transport:
                     and length <= limit
                     and _CONTENT_ENCODING not in response.headers
                 ):
-                    # _make: the NamedTuple's documented constructor from an iterable, which
-                    # builds it in C (its __new__ is a Python function).
                     body = await response.read()
-                    return Response._make((status, response.headers, body, url, False))
+                    return Response(status, response.headers, body, url)
                 data, complete = await _read_at_most(response.content, limit)
                 if not complete:
                     response.close()  # drop the connection rather than read the rest
-                return Response._make((status, response.headers, data, url, not complete))
+                return Response(status, response.headers, data, url, not complete)
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
             failure = APITimeoutError(
                 f"POST {_safe(url)} did not complete within {timeout_s:g} s (timeout_ms)"
