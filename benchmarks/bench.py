@@ -6,6 +6,7 @@
     python benchmarks/bench.py --clients floor emissary --python python3.13   # another Python
     python benchmarks/bench.py --clients floor emissary --gc-threshold 2000   # GC tuned
     python benchmarks/bench.py --clients floor emissary --pool 64   # 64 connections, not 100
+    python benchmarks/bench.py --quick --scenarios https64   # only the TLS scenario
 
 nginx (Debian package) runs with a generated config on a free port, one worker, answering
 ``return 200`` with a fixed JSON body, pinned to CPU 1; each measurement is a fresh client
@@ -21,6 +22,11 @@ generation-0 threshold is 700 tracked objects, which aiohttp's per-request objec
 under at 64 requests in flight but not at 100 or more, so at 256 the collector runs about
 every 100 requests, for every aiohttp-based client alike. ``--gc-threshold`` shows what that
 costs: it sets the threshold in every client process (3.13 made it 2,000).
+
+nginx also serves the same body over TLS on a second port, with a certificate for 127.0.0.1
+from a CA made with ``openssl`` at start-up: ``https64`` times the floor and emissary at 64
+in flight over it (issue: emissary within 1.15 times the floor), each client trusting that
+CA alone (``--ca-file``), connections kept alive as over plain HTTP.
 """
 
 from __future__ import annotations
@@ -78,19 +84,41 @@ http {{
             return 200 '{body}';
         }}
     }}
+    server {{
+        listen 127.0.0.1:{tls_port} ssl;
+        ssl_certificate {dir}/server.pem;
+        ssl_certificate_key {dir}/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:bench:1m;
+        ssl_session_timeout 1h;
+        location / {{
+            default_type application/json;
+            return 200 '{body}';
+        }}
+    }}
 }}
 """
-# (client, scenario) pairs; "async16" means 16 requests in flight.
+SERVER_EXTENSIONS = """
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+"""
+"""The server certificate's extensions: what Python 3.13's strict verification
+(``VERIFY_X509_STRICT``) requires of a leaf, valid for the IP address the clients dial."""
+# (client, scenario) pairs; "async16" means 16 requests in flight, "https64" 64 over TLS.
 FULL = {
-    "floor": ["async1", "async16", "async64", "async256", "cold", "memory"],
-    "emissary": ["sync", "async1", "async16", "async64", "async256", "cold", "memory"],
+    "floor": ["async1", "async16", "async64", "async256", "https64", "cold", "memory"],
+    "emissary": ["sync", "async1", "async16", "async64", "async256", "https64", "cold", "memory"],
     "generated": ["sync", "async1", "async16", "async64", "async256", "cold"],
     "openai": ["sync", "async1", "async16", "async64", "async256", "cold"],
     "openai-aiohttp": ["async1", "async16", "async64", "async256"],
 }
 QUICK = {
-    "floor": ["async1", "async64", "async256", "cold"],
-    "emissary": ["sync", "async64", "async256", "cold"],
+    "floor": ["async1", "async64", "async256", "https64", "cold"],
+    "emissary": ["sync", "async64", "async256", "https64", "cold"],
 }
 SLOW = {"generated": 0.2, "openai": 0.4}  # fewer requests for slow clients (per-request CPU)
 VENV_PACKAGES = {
@@ -115,17 +143,57 @@ def pinned(cpu: int) -> list[str]:
     return []
 
 
+def make_certificates(directory: Path) -> Path:
+    """A throw-away CA (``ca.pem``) and a server certificate for 127.0.0.1 signed by it
+    (``server.pem``, ``server.key``) in `directory`, made with the ``openssl`` command
+    (ECDSA P-256, valid for two days); returns the CA's path, the file clients trust."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise SystemExit("openssl is needed for the TLS scenario: apt-get install -y openssl")
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ca, ca_key = directory / "ca.pem", directory / "ca.key"
+    extensions = directory / "server.ext"
+    extensions.write_text(SERVER_EXTENSIONS)
+    commands = [
+        [openssl, "req", "-x509", *key, "-keyout", ca_key, "-out", ca, "-days", "2",
+         "-subj", "/CN=emissary bench CA",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        [openssl, "req", *key, "-keyout", directory / "server.key",
+         "-out", directory / "server.csr", "-subj", "/CN=127.0.0.1"],
+        [openssl, "x509", "-req", "-in", directory / "server.csr", "-CA", ca, "-CAkey", ca_key,
+         "-set_serial", "2", "-days", "2", "-extfile", extensions,
+         "-out", directory / "server.pem"],
+    ]  # fmt: skip
+    for command in commands:
+        done = subprocess.run([str(part) for part in command], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"openssl failed: {' '.join(map(str, command))}\n{done.stderr}")
+    return ca
+
+
 class Nginx:
-    """A private nginx instance for the run."""
+    """A private nginx instance for the run: plain HTTP on `port`, and the same over TLS on
+    `tls_port` with a certificate from the CA at `ca_file`, made for this instance."""
 
     def __init__(self) -> None:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(binary).exists():
             raise SystemExit("nginx is needed: apt-get install -y nginx")
         self.dir = Path(tempfile.mkdtemp(prefix="emissary-bench-"))
+        try:
+            self.ca_file = make_certificates(self.dir)
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         self.port = free_port()
+        self.tls_port = free_port()
+        while self.tls_port == self.port:
+            self.tls_port = free_port()
         conf = self.dir / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=self.dir, port=self.port, body=BODY))
+        conf.write_text(
+            NGINX_CONF.format(dir=self.dir, port=self.port, tls_port=self.tls_port, body=BODY)
+        )
         self.log = self.dir / "access.log"
         self.process = subprocess.Popen(
             [*pinned(1), binary, "-c", str(conf), "-p", str(self.dir)],
@@ -133,19 +201,26 @@ class Nginx:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        waiting = [self.port, self.tls_port]
+        while waiting and time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                break
+                socket.create_connection(("127.0.0.1", waiting[0]), timeout=0.2).close()
+                waiting.pop(0)
             except OSError:
                 time.sleep(0.05)
-        else:
+        if waiting:
+            log = self.dir / "error.log"
+            errors = log.read_text() if log.exists() else "(no error log)"
             self.stop()
-            raise SystemExit(f"nginx did not start: {(self.dir / 'error.log').read_text()}")
+            raise SystemExit(f"nginx did not start: {errors}")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        return f"https://127.0.0.1:{self.tls_port}"
 
     def requests_served(self) -> int:
         with open(self.log, "rb") as log:
@@ -199,14 +274,22 @@ def measure(
     gc_threshold: int | None = None,
     pool: int | None = None,
 ) -> dict[str, Any]:
-    kind = "async" if scenario.startswith("async") else scenario
-    args = [*pinned(0), python, str(HERE / "clients.py"), client, kind, "--url", nginx.url]
+    """Run `client` in `scenario` once, in a fresh process, and check its successes against
+    nginx's log: ``asyncN`` is N requests in flight over plain HTTP, ``httpsN`` the same over
+    TLS (the client trusting nginx's CA alone), other scenarios are ``clients.py``'s own."""
+    tls = scenario.startswith("https")
+    concurrent = tls or scenario.startswith("async")
+    kind = "async" if concurrent else scenario
+    url = nginx.tls_url if tls else nginx.url
+    args = [*pinned(0), python, str(HERE / "clients.py"), client, kind, "--url", url]
+    if tls:
+        args += ["--ca-file", str(nginx.ca_file)]
     if gc_threshold is not None:
         args += ["--gc-threshold", str(gc_threshold)]
     if pool is not None:
         args += ["--pool", str(pool)]
-    if scenario.startswith("async"):
-        args += ["--concurrency", scenario[5:]]
+    if concurrent:
+        args += ["--concurrency", scenario.removeprefix("https").removeprefix("async")]
     if scenario == "memory":
         args += ["--concurrency", "64"]
     args += ["--requests", str(requests)]
@@ -277,6 +360,9 @@ def targets(summary: dict[str, Any]) -> list[tuple[str, float, float, bool]]:
         ratio = median(f"emissary/async{level}", "ratio")
         if ratio is not None:
             checks.append((f"async c{level} CPU/req vs floor", ratio, 1.15, ratio <= 1.15))
+    ratio = median("emissary/https64", "ratio")
+    if ratio is not None:
+        checks.append(("async c64 https CPU/req vs floor https", ratio, 1.15, ratio <= 1.15))
     ratio = median("emissary/sync", "ratio")
     if ratio is not None:
         checks.append(("sync sequential CPU/req vs floor async c1", ratio, 1.5, ratio <= 1.5))
@@ -294,8 +380,9 @@ def targets(summary: dict[str, Any]) -> list[tuple[str, float, float, bool]]:
     return checks
 
 
-TIMED = ["sync", "async1", "async16", "async64", "async256"]
-"""The scenarios measured in CPU per request, as table and chart columns."""
+TIMED = ["sync", "async1", "async16", "async64", "async256", "https64"]
+"""The scenarios measured in CPU per request, as table and chart columns (``https64``: 64
+in flight over TLS, its ratio against the floor over TLS)."""
 
 
 def markdown(corner: str, columns: list[str], rows: dict[str, list[str]]) -> str:
@@ -386,6 +473,12 @@ def main() -> int:
     parser.add_argument("--requests", type=int, help="requests per measurement")
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--clients", nargs="+", choices=sorted(FULL), help="only these clients")
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        choices=sorted({s for ss in FULL.values() for s in ss}),
+        help="only these scenarios (e.g. https64; the floor's are kept for the ratios)",
+    )
     parser.add_argument("--python", metavar="EXE", help="build the virtualenvs from this Python")
     parser.add_argument(
         "--gc-threshold", type=int, metavar="N", help="gc.set_threshold(N) in every client"
@@ -403,6 +496,16 @@ def main() -> int:
     plan = QUICK if options.quick else FULL
     if options.clients:
         plan = {client: plan[client] for client in plan if client in options.clients}
+    if options.scenarios:
+        kept = {
+            client: [s for s in wanted if s in options.scenarios] for client, wanted in plan.items()
+        }
+        if "floor" in plan:  # every ratio needs the floor's figure of the same round
+            needed = {"async1" if s == "sync" else s for ss in kept.values() for s in ss}
+            kept["floor"] = [s for s in plan["floor"] if s in needed]
+        plan = {client: wanted for client, wanted in kept.items() if wanted}
+        if not plan:
+            raise SystemExit(f"none of {options.scenarios} is measured for these clients")
     rounds_n = options.rounds or (3 if options.quick else 7)
     requests = options.requests or (1500 if options.quick else 8000)
     pythons = {client: python_for(client, options.quick, options.python) for client in plan}
@@ -443,7 +546,7 @@ def main() -> int:
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     mode = "quick" if options.quick else "full" if plan == FULL else "partial"
-    if options.gc_threshold is not None or options.pool is not None:
+    if options.scenarios or options.gc_threshold is not None or options.pool is not None:
         mode = "partial"  # a full run is at CPython's own GC settings and the default pool
     elif mode == "full" and options.python:
         # full.json is the reference run, on this machine's default Python; a full run on

@@ -10,6 +10,9 @@ plus client construction), ``memory`` (RSS after 10 % and 100 % of the requests)
 The timed scenarios also report how often the cyclic garbage collector ran and how long it
 took (per generation), and ``--gc-threshold N`` sets its generation-0 threshold for the whole
 process (every client alike; CPython's default is 700 up to 3.12 and 2,000 from 3.13).
+Over TLS (an ``https://`` ``--url``), ``--ca-file PEM`` is the CA the floor and emissary
+trust instead of the system's: the floor through ``ssl.create_default_context(cafile=...)``,
+emissary through its ``ca_bundle=`` argument.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ PROJECT, DEPLOYMENT = "bench-project", "bench-deployment"
 POOL = 100
 """Connections per client for the floor and emissary (aiohttp's and emissary's default);
 ``--pool`` changes it."""
+CA_FILE: str | None = None
+"""The CA (PEM) the floor and emissary trust over TLS instead of the system's (``--ca-file``);
+None: their defaults, as over plain HTTP."""
+TLS_CLIENTS = frozenset({"floor", "emissary", "emissary-notrace", "emissary-raw", "emissary-otel"})
+"""The clients that take ``--ca-file`` (the peers would verify against their own defaults)."""
 
 
 def rss_kb() -> int:
@@ -95,9 +103,14 @@ def floor_async(url: str) -> Any:
     target = f"{url}/v1/projects/{PROJECT}/deployments/{DEPLOYMENT}/completions"
     headers = {"X-API-Key": "k", "Content-Type": "application/json", "Accept": "application/json"}
     state: dict[str, Any] = {}
+    tls: dict[str, Any] = {}
+    if CA_FILE is not None:  # one context for the session, as aiohttp's default is one
+        import ssl
+
+        tls["ssl"] = ssl.create_default_context(cafile=CA_FILE)
 
     async def setup() -> None:
-        state["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=POOL))
+        state["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=POOL, **tls))
 
     async def call() -> None:
         async with state["session"].post(target, data=body, headers=headers) as response:
@@ -130,7 +143,11 @@ def emissary_async(url: str, variant: str = "") -> Any:
         trace.set_tracer_provider(provider)
 
     async def setup() -> None:
-        options = {} if not variant else {"tracing": variant == "otel"}  # the plain one as is
+        options: dict[str, Any] = {}
+        if variant:  # the plain one as is
+            options["tracing"] = variant == "otel"
+        if CA_FILE is not None:
+            options["ca_bundle"] = CA_FILE
         state["client"] = AsyncEmissaryClient(
             api_key="k", server_url=url, max_connections=POOL, **options
         )
@@ -158,7 +175,8 @@ def emissary_async(url: str, variant: str = "") -> Any:
 def emissary_sync(url: str) -> Any:
     from emissary import EmissaryClient
 
-    client = EmissaryClient(api_key="k", server_url=url, max_connections=POOL)
+    options = {} if CA_FILE is None else {"ca_bundle": CA_FILE}
+    client = EmissaryClient(api_key="k", server_url=url, max_connections=POOL, **options)
 
     def call() -> None:
         result = client.deployments.completions.create(
@@ -329,7 +347,7 @@ def run_cold(client: str, url: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    global POOL
+    global POOL, CA_FILE
     parser = argparse.ArgumentParser()
     parser.add_argument("client", choices=sorted(CLIENTS))
     parser.add_argument("scenario", choices=["sync", "async", "cold", "memory"])
@@ -338,8 +356,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--gc-threshold", type=int, help="gc.set_threshold(N) before anything")
     parser.add_argument("--pool", type=int, default=POOL, help="connections (floor, emissary)")
+    parser.add_argument(
+        "--ca-file", metavar="PEM", help="the CA to trust over TLS (floor, emissary)"
+    )
     options = parser.parse_args()
+    if options.ca_file is not None and options.client not in TLS_CLIENTS:
+        parser.error(f"--ca-file: {options.client} does not take one (only the floor and emissary)")
     POOL = options.pool
+    CA_FILE = options.ca_file
     if options.gc_threshold is not None:
         gc.set_threshold(options.gc_threshold)
     if options.scenario == "cold":

@@ -274,10 +274,12 @@ class ClientSettings:
         timeout_ms: float | None,
         max_response_bytes: int,
         default_headers: Mapping[str, str] | None,
-        shared: ClientSettings | None = None,
+        session_headers: Mapping[str, str] | None = None,
     ) -> ClientSettings:
         """Check the constructor arguments and fill in defaults and environment values.
-        With `shared`, the settings are for a client that sends on `shared`'s sessions."""
+        `session_headers`: what the HTTP session the client sends on sets on every request
+        (a parent's, for ``with_options``; none at all behind a proxy, which would see them
+        on CONNECT), if not this client's own."""
         retry = (
             DEFAULT_RETRY_CONFIG
             if retry_config is None
@@ -307,7 +309,7 @@ class ClientSettings:
             timeout_s=timeout_s,
             max_response_bytes=max_response_bytes,
             default_headers=defaults,
-            session_headers=None if shared is None else shared.session_headers,
+            session_headers=session_headers,
         )
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._protocol import REQUEST_ID_HEADER
 from ._version import __version__
+from .errors import SDKError
 
 if TYPE_CHECKING:
     import yarl
@@ -109,13 +110,17 @@ class Observer:
         error: BaseException,
         started: float,
     ) -> None:
-        """One DEBUG record for a failed attempt (its status, or its error's type)."""
+        """One DEBUG record for a failed attempt: the server's status, or the error's type
+        (and the proxy's status, for an `APIProxyError`)."""
         status = getattr(error, "status_code", None)
+        what = type(error).__name__ if status is None else str(status)
+        if status is not None and not isinstance(error, SDKError):
+            what = f"{type(error).__name__} {status}"
         logger.debug(
             "POST %s attempt %d: %s in %.1f ms (request id %s)",
             request.path,
             number,
-            status if status is not None else type(error).__name__,
+            what,
             (time.perf_counter() - started) * 1000,
             getattr(error, "request_id", None),
         )

@@ -6,8 +6,9 @@ budget is checked before every sleep, and a server's ``Retry-After`` is a floor 
 never shortens.
 
 Retried: 408, 429, 500, 502, 503, 504 and, with ``retry_connection_errors``, refused, reset
-and dropped connections, truncated bodies and timeouts. Never retried: other statuses, bad
-2XX bodies, bad input, TLS failures, host names that do not exist. A call stops after
+and dropped connections, truncated bodies, timeouts and unreachable proxies. Never retried:
+other statuses, bad 2XX bodies, bad input, TLS failures, host names that do not exist, a
+proxy's refusal (407 above all; a proxy's 502, 503 or 504 is retried). A call stops after
 ``max_attempts`` attempts unless the server paces it (429 or 503 with ``Retry-After``), and
 always when its ``max_elapsed_time`` is spent. A client-wide `TokenBucket` (see
 `utils.RetryBudget`) stops retries when too many attempts fail.
@@ -30,6 +31,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from .errors import (
     APIConnectionError,
     APIHostNotFoundError,
+    APIProxyError,
     APITimeoutError,
     APITLSError,
     SDKError,
@@ -98,6 +100,8 @@ def is_retryable(error: Exception, config: RetryConfig) -> bool:
         return error.raw_response is not None and error.status_code in RETRYABLE_STATUSES
     if isinstance(error, APITLSError | APIHostNotFoundError):
         return False
+    if isinstance(error, APIProxyError) and error.status_code not in (None, 502, 503, 504):
+        return False  # the proxy refused (407 above all): asking again gets the same answer
     if isinstance(error, APIConnectionError):
         return config.retry_connection_errors
     return False

@@ -28,6 +28,7 @@ import contextlib
 import math
 import os
 import socket
+import ssl
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Mapping
@@ -36,10 +37,13 @@ from typing import TYPE_CHECKING
 import aiohttp
 import yarl
 
+from ._config import redact_url
+from ._network import Proxy, describe_certificate_error
 from ._protocol import Response
 from .errors import (
     APIConnectionError,
     APIHostNotFoundError,
+    APIProxyError,
     APITimeoutError,
     APITLSError,
     ClientClosedError,
@@ -173,8 +177,10 @@ class Transport:
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         headers: Mapping[str, str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._max_connections = max_connections
+        self._ssl: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
         self._headers = dict(headers or {})
         self._sessions: dict[asyncio.AbstractEventLoop, _LoopSession] = {}
         # A client dropped unclosed: close its sessions on their loops. The finalizer holds
@@ -214,12 +220,13 @@ class Transport:
                 # aiohttp rounds timeouts over 5 s up to whole seconds; keep them exact so
                 # an attempt never outlives the call's budget.
                 timeout_ceil_threshold=math.inf,
+                ssl=self._ssl,
             ),
             cookie_jar=aiohttp.DummyCookieJar(),
             headers=self._headers,
             raise_for_status=False,
             auto_decompress=True,
-            trust_env=False,
+            trust_env=False,  # else aiohttp adds ~/.netrc passwords (proxies: _network)
         )
         # A loop that has run shutdown_asyncgens() takes no new async generator (it warns):
         # such a session is closed by aclose() or the finalizer alone. (asyncio's own flag;
@@ -256,9 +263,10 @@ class Transport:
         *,
         timeout_s: float,
         max_response_bytes: int,
+        proxy: Proxy | None = None,
     ) -> Response:
-        """POST `body` to `url`, the whole attempt (connect to last body byte) bounded by
-        `timeout_s` (> 0).
+        """POST `body` to `url` (through `proxy`, if given), the whole attempt (connect to
+        last body byte) bounded by `timeout_s` (> 0).
 
         A 2XX body is read up to `max_response_bytes`, any other up to `ERROR_BODY_LIMIT`,
         both counted after decoding; past that the connection is dropped and the result
@@ -278,7 +286,12 @@ class Transport:
         else:
             session = current[3]
         request = session.post(
-            url, data=body, headers=headers, allow_redirects=False, timeout=self._timeout(timeout_s)
+            url,
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            timeout=self._timeout(timeout_s),
+            proxy=None if proxy is None else proxy.url,
         )
         # A failure is built inside its except clause and raised after it, so that it has
         # neither a cause nor a context: aiohttp's exceptions hold the request's headers.
@@ -286,6 +299,8 @@ class Transport:
         try:
             async with request as response:
                 status = response.status
+                if status == 407 and proxy is not None:  # the proxy answered, for a plain-
+                    raise proxy_refused(proxy, status, response.reason)  # HTTP target
                 limit = max_response_bytes if 200 <= status < 300 else ERROR_BODY_LIMIT
                 length = response.content_length
                 if (
@@ -305,7 +320,7 @@ class Transport:
             )
         except (aiohttp.ClientError, OSError, RuntimeError) as exc:
             if not (isinstance(exc, RuntimeError) and session.closed and not self._closed):
-                failure = transport_error(exc, url, closed=self._closed)
+                failure = transport_error(exc, url, closed=self._closed, proxy=proxy)
         if failure is not None:
             raise failure
         # The session was closed under us before anything was sent: its loop ran
@@ -313,7 +328,12 @@ class Transport:
         self._current = None
         self._sessions.pop(asyncio.get_running_loop(), None)
         return await self.send(
-            url, headers, body, timeout_s=timeout_s, max_response_bytes=max_response_bytes
+            url,
+            headers,
+            body,
+            timeout_s=timeout_s,
+            max_response_bytes=max_response_bytes,
+            proxy=proxy,
         )
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
@@ -360,16 +380,28 @@ class Transport:
             await asyncio.wait(elsewhere, timeout=CLOSE_ELSEWHERE_S)
 
 
-def transport_error(exc: BaseException, url: yarl.URL, *, closed: bool = False) -> EmissaryError:
-    """Our error for an aiohttp or OS failure of an attempt on `url`, made of plain facts:
-    no reference to `exc`, whose request info or connection key may hold credentials.
-    `closed` says the client was closed meanwhile."""
+def transport_error(
+    exc: BaseException, url: yarl.URL, *, closed: bool = False, proxy: Proxy | None = None
+) -> EmissaryError:
+    """Our error for an aiohttp or OS failure of an attempt on `url` (through `proxy`), made
+    of plain facts: no reference to `exc`, whose request info or connection key may hold
+    credentials, and the proxy shown without its password. `closed` says the client was
+    closed meanwhile."""
     where = f"POST {_safe(url)}"
     if isinstance(exc, aiohttp.InvalidURL):
         return ConfigurationError(f"invalid request URL {_safe(url)}")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        advice = describe_certificate_error(exc.certificate_error, url.host or "the server")
+        return APITLSError(f"{where}: TLS failed: {advice}; not retried")
     if isinstance(exc, aiohttp.ClientSSLError | aiohttp.ServerFingerprintMismatch):
-        reason = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None)
+        reason = getattr(exc, "os_error", None)
         return APITLSError(f"{where}: TLS failed ({_reason(reason or exc)}); not retried")
+    if isinstance(exc, aiohttp.ClientHttpProxyError) and proxy is not None:
+        return proxy_refused(proxy, exc.status, exc.message)
+    if isinstance(exc, aiohttp.ClientProxyConnectionError) and proxy is not None:
+        return APIProxyError(
+            f"could not connect to the proxy {_shown(proxy)} ({_reason(exc.os_error)})"
+        )
     if isinstance(exc, aiohttp.ClientConnectorError):
         os_error = exc.os_error
         target = f"{exc.host}:{exc.port}"
@@ -382,15 +414,39 @@ def transport_error(exc: BaseException, url: yarl.URL, *, closed: bool = False) 
                 f"could not resolve the host {exc.host!r} ({os_error.strerror})"
             )
         return APIConnectionError(f"could not connect to {target} ({_reason(os_error)})")
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return APIConnectionError(f"{where}: the proxy answered {exc.status} ({exc.message})")
     if isinstance(exc, aiohttp.ClientPayloadError):
         return APIConnectionError(f"{where}: the response body was cut short")
     if isinstance(exc, aiohttp.ClientResponseError):  # a malformed or oversized answer
         return APIConnectionError(f"{where}: the response was not valid HTTP ({exc.message})")
     if isinstance(exc, RuntimeError) and closed:
         return ClientClosedError("the client was closed while the call was in flight")
+    if isinstance(exc, ssl.SSLError) or isinstance(getattr(exc, "__cause__", None), ssl.SSLError):
+        error = exc if isinstance(exc, ssl.SSLError) else exc.__cause__
+        if "CERTIFICATE_REQUIRED" in str(error).upper():
+            return APITLSError(
+                f"{where}: the server asks for a client certificate (mutual TLS): pass "
+                "ssl_context= with ssl_context.load_cert_chain(...); not retried"
+            )
     return APIConnectionError(f"{where} failed ({_reason(exc)})")
+
+
+def proxy_refused(proxy: Proxy, status: int, message: str | None) -> APIProxyError:
+    """The error for a proxy that answered `status` instead of passing the request on."""
+    advice = (
+        ": its credentials are missing or wrong (user:password in the proxy URL)"
+        if status in (401, 407)  # 407 is the standard; some proxies answer a bad password 401
+        else ""
+    )
+    error = APIProxyError(
+        f"the proxy {_shown(proxy)} answered {status} ({message or 'no reason given'}){advice}"
+    )
+    error.status_code = status
+    return error
+
+
+def _shown(proxy: Proxy) -> str:
+    """The proxy's URL for messages: no user name or password."""
+    return str(proxy.url.with_user(None))
 
 
 _CONTENT_ENCODING = "Content-Encoding"
@@ -404,7 +460,7 @@ _NAME_DOES_NOT_EXIST = frozenset(
 
 def _reason(error: BaseException) -> str:
     """``TypeName: message`` of an OS or library error, for our messages."""
-    text = str(error) or repr(error)
+    text = redact_url(str(error) or repr(error))  # a proxy's password never shows
     return f"{type(error).__name__}: {text}"
 
 

@@ -8,6 +8,7 @@
     ├── APIConnectionError                   the request did not get a response
     │   ├── APITimeoutError                  ... in time (or the call's time budget ran out)
     │   ├── APITLSError                      ... because TLS failed (never retried)
+    │   ├── APIProxyError                    ... because the proxy refused or failed it
     │   └── APIHostNotFoundError             ... because the host name does not exist (never
     │                                        retried; also a ConfigurationError)
     └── SDKError                             the server answered with a non-success response
@@ -52,6 +53,7 @@ __all__ = [
     "APIErrorNotFound",
     "APIErrorUnauthorized",
     "APIHostNotFoundError",
+    "APIProxyError",
     "APITLSError",
     "APITimeoutError",
     "ClientClosedError",
@@ -124,6 +126,18 @@ class APITimeoutError(APIConnectionError):
 
 class APITLSError(APIConnectionError):
     """The TLS handshake or certificate check failed; retrying would not help."""
+
+
+class APIProxyError(APIConnectionError):
+    """The proxy could not be reached, or answered instead of passing the request on.
+
+    A 407 (its credentials are missing or wrong) is never retried, nor is any refusal
+    but a 502, 503 or 504 (the proxy could not reach the server); an unreachable proxy is
+    retried like any connection failure. The message never shows the proxy's password.
+    """
+
+    status_code: int | None = None
+    """The proxy's status (407, say), or None when it could not be reached."""
 
 
 class APIHostNotFoundError(APIConnectionError, ConfigurationError):

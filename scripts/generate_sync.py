@@ -284,6 +284,9 @@ def _imports(
         if isinstance(node, ast.If):  # TYPE_CHECKING blocks
             nodes = list(node.body)
         for item in nodes:
+            if isinstance(item, ast.Import):  # ``import ssl``, for ``ssl.SSLContext``
+                stdlib += [f"import {a.name}" for a in item.names if a.name in wanted]
+                continue
             if not isinstance(item, ast.ImportFrom):
                 continue
             names = sorted(a.name for a in item.names if a.name in wanted and a.name not in local)
@@ -308,7 +311,9 @@ def _imports(
     else:
         package.append(f"from .._async.resources import {', '.join(classes)}")
         package.append("from .base import SyncClientBase")
-    return sorted(set(stdlib)) + ([""] if stdlib else []) + sorted(set(package), key=_import_key)
+    # isort's order: plain ``import x`` lines before ``from x import y`` ones
+    stdlib = sorted(set(stdlib), key=lambda line: (line.startswith("from "), line))
+    return stdlib + ([""] if stdlib else []) + sorted(set(package), key=_import_key)
 
 
 def _import_line(module: str, names: list[str]) -> str:

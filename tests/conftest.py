@@ -20,9 +20,12 @@ def anyio_backend() -> str:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's own Emissary settings."""
+    """No test sees the developer's own Emissary or proxy settings."""
     monkeypatch.delenv("EMISSARY_CLIENT_API_KEY", raising=False)
     monkeypatch.delenv("EMISSARY_SERVER_URL", raising=False)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
 
 
 @pytest.fixture

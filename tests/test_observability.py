@@ -291,3 +291,21 @@ def test_spans_start_once_a_provider_is_set_after_the_client_was_made() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['text_completion demo-deployment']"
+
+
+async def test_spans_never_hold_proxy_credentials(
+    emulator: Emulator, spans: InMemorySpanExporter
+) -> None:
+    from .proxies import RecordingProxy
+
+    password = "pr0xy-pa55"
+    async with RecordingProxy(credentials=("u", password)) as proxy:
+        async with AsyncEmissaryClient(
+            api_key=emulator.api_key, server_url=emulator.url, proxy=proxy.url_with("u", password)
+        ) as client:
+            await client.deployments.completions.create(**ARGS)
+    assert len(proxy.requests) == 1
+    (span,) = spans.get_finished_spans()
+    assert password not in everything_in(span) + json.dumps(
+        [dict(e.attributes or {}) for e in span.events], default=str
+    )

@@ -3,12 +3,15 @@ path (`_request`) that every operation goes through."""
 
 from __future__ import annotations
 
+import os
+import ssl
 import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
 from .._config import ApiKeySource, ClientSettings, parse_server_url, redact_url
+from .._network import ProxyRules, proxy_rules, tls_context
 from .._observe import Observer, debug_enabled
 from .._protocol import ATTEMPT_HEADER, IDEMPOTENCY_HEADER, Request, URLs
 from .._retry import Retrying, RetryRuntime
@@ -21,7 +24,7 @@ from .resources import AsyncDeployments
 T = TypeVar("T")
 
 _UNSET: Any = object()
-_SECRET_OPTIONS = frozenset({"api_key", "server_url", "default_headers"})
+_SECRET_OPTIONS = frozenset({"api_key", "server_url", "default_headers", "proxy"})
 
 
 class AsyncEmissaryClient:
@@ -40,8 +43,20 @@ class AsyncEmissaryClient:
         default_headers: headers sent on every request, over the SDK's own.
         tracing: make an OpenTelemetry span for every call when ``opentelemetry-api`` is
             installed (default True); False turns it off.
+        proxy: the proxy for every request, ``http://user:password@host:port`` (an
+            ``https://`` proxy needs Python 3.11+); credentials go to the proxy alone.
+        trust_env: when no `proxy` is given, read ``HTTPS_PROXY`` / ``HTTP_PROXY`` /
+            ``ALL_PROXY`` / ``NO_PROXY``, and trust ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``,
+            as they are when the client is built (default True). ``~/.netrc`` is never read.
+        ca_bundle: a PEM file or a directory of CA certificates, trusted instead of the
+            defaults (a private CA, a TLS-inspecting gateway).
+        ssl_context: the `ssl.SSLContext` to use as given (mutual TLS: load a client
+            certificate into it with ``load_cert_chain``).
+        native_tls: trust the operating system's certificate store, through ``truststore``
+            (``pip install 'emissary-python[truststore]'``).
 
-    The HTTP session is created on first use, on the event loop that uses it.
+    The HTTP session is created on first use, on the event loop that uses it. Proxy and TLS
+    settings belong to the connection pool: clients made by `with_options` share them.
     """
 
     deployments: AsyncDeployments
@@ -52,6 +67,7 @@ class AsyncEmissaryClient:
     _urls: URLs
     _retry_runtime: RetryRuntime
     _observer: Observer
+    _proxies: ProxyRules | None
     _options: dict[str, Any]
     _parent: AsyncEmissaryClient | None
     _closed: bool
@@ -68,6 +84,11 @@ class AsyncEmissaryClient:
         retry_budget: RetryBudget | None = None,
         default_headers: Mapping[str, str] | None = None,
         tracing: bool = True,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ca_bundle: str | os.PathLike[str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        native_tls: bool = False,
     ) -> None:
         self._init(
             {
@@ -80,6 +101,11 @@ class AsyncEmissaryClient:
                 "retry_budget": retry_budget,
                 "default_headers": default_headers,
                 "tracing": tracing,
+                "proxy": proxy,
+                "trust_env": trust_env,
+                "ca_bundle": ca_bundle,
+                "ssl_context": ssl_context,
+                "native_tls": native_tls,
             },
             parent=None,
         )
@@ -94,6 +120,24 @@ class AsyncEmissaryClient:
             )
         if not isinstance(options["tracing"], bool):
             raise ConfigurationError(f"tracing must be True or False, got {options['tracing']!r}")
+        if parent is None:
+            trust_env = options["trust_env"]
+            if not isinstance(trust_env, bool):
+                raise ConfigurationError(f"trust_env must be True or False, got {trust_env!r}")
+            proxies = proxy_rules(options["proxy"], trust_env=trust_env, environ=os.environ)
+            context = tls_context(
+                ca_bundle=options["ca_bundle"],
+                ssl_context=options["ssl_context"],
+                native_tls=options["native_tls"],
+                trust_env=trust_env,
+                environ=os.environ,
+            )
+            # Behind a proxy every header goes with its request: aiohttp would also send a
+            # session's headers (the key among them) to the proxy, outside the TLS tunnel.
+            session_headers: Mapping[str, str] | None = None if proxies is None else {}
+        else:
+            proxies, context = parent._proxies, None
+            session_headers = parent._settings.session_headers
         settings = ClientSettings.resolve(
             api_key=options["api_key"],
             server_url=options["server_url"],
@@ -101,16 +145,19 @@ class AsyncEmissaryClient:
             timeout_ms=options["timeout_ms"],
             max_response_bytes=options["max_response_bytes"],
             default_headers=options["default_headers"],
-            shared=None if parent is None else parent._settings,
+            session_headers=session_headers,
         )
-        # Kept for with_options; the key, URL and headers (which may hold secrets) are read
-        # from the settings instead, whose repr hides them.
+        # Kept for with_options; the key, URL, headers and proxy (which may hold secrets)
+        # are read from the settings instead, whose repr hides them.
         self._options = {k: v for k, v in options.items() if k not in _SECRET_OPTIONS}
         self._parent = parent  # keeps the shared pool's owner alive
         self._closed = False
+        self._proxies = proxies
         if parent is None:
             self._transport = Transport(
-                max_connections=options["max_connections"], headers=settings.session_headers
+                max_connections=options["max_connections"],
+                headers=settings.session_headers,
+                ssl_context=context,
             )
             self._urls = URLs()
             self._retry_runtime = RetryRuntime(budget=budget)
@@ -221,6 +268,7 @@ class AsyncEmissaryClient:
         settings = self._settings
         base = settings.server_url if server_url is None else parse_server_url(server_url)
         url = self._urls.get(base, request.path, request.query)
+        proxy = None if self._proxies is None else self._proxies.for_server(base)
         config, timeout_s, first_timeout_s = settings.limits(retries, timeout_ms)
         headers = settings.call_headers(request.headers, request.idempotency_key)
         runtime = self._retry_runtime
@@ -235,7 +283,12 @@ class AsyncEmissaryClient:
                 began = time.perf_counter() if log else 0.0
                 try:
                     response = await self._transport.send(
-                        url, headers, request.body, timeout_s=limit, max_response_bytes=max_bytes
+                        url,
+                        headers,
+                        request.body,
+                        timeout_s=limit,
+                        max_response_bytes=max_bytes,
+                        proxy=proxy,
                     )
                     parsed = request.parse(response)
                 except (SDKError, APIConnectionError) as error:

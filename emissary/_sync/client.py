@@ -6,6 +6,8 @@ Generated from emissary/_async/client.py by scripts/generate_sync.py: do not edi
 
 from __future__ import annotations
 
+import os
+import ssl
 from collections.abc import Mapping
 
 from .._async.client import AsyncEmissaryClient
@@ -32,8 +34,20 @@ class EmissaryClient(SyncClientBase):
         default_headers: headers sent on every request, over the SDK's own.
         tracing: make an OpenTelemetry span for every call when ``opentelemetry-api`` is
             installed (default True); False turns it off.
+        proxy: the proxy for every request, ``http://user:password@host:port`` (an
+            ``https://`` proxy needs Python 3.11+); credentials go to the proxy alone.
+        trust_env: when no `proxy` is given, read ``HTTPS_PROXY`` / ``HTTP_PROXY`` /
+            ``ALL_PROXY`` / ``NO_PROXY``, and trust ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``,
+            as they are when the client is built (default True). ``~/.netrc`` is never read.
+        ca_bundle: a PEM file or a directory of CA certificates, trusted instead of the
+            defaults (a private CA, a TLS-inspecting gateway).
+        ssl_context: the `ssl.SSLContext` to use as given (mutual TLS: load a client
+            certificate into it with ``load_cert_chain``).
+        native_tls: trust the operating system's certificate store, through ``truststore``
+            (``pip install 'emissary-python[truststore]'``).
 
-    The HTTP session is created on first use, on the event loop that uses it.
+    The HTTP session is created on first use, on the event loop that uses it. Proxy and TLS
+    settings belong to the connection pool: clients made by `with_options` share them.
     """
 
     deployments: Deployments
@@ -51,6 +65,11 @@ class EmissaryClient(SyncClientBase):
         retry_budget: RetryBudget | None = None,
         default_headers: Mapping[str, str] | None = None,
         tracing: bool = True,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ca_bundle: str | os.PathLike[str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        native_tls: bool = False,
     ) -> None:
         super().__init__(
             AsyncEmissaryClient(
@@ -63,6 +82,11 @@ class EmissaryClient(SyncClientBase):
                 retry_budget=retry_budget,
                 default_headers=default_headers,
                 tracing=tracing,
+                proxy=proxy,
+                trust_env=trust_env,
+                ca_bundle=ca_bundle,
+                ssl_context=ssl_context,
+                native_tls=native_tls,
             )
         )
 

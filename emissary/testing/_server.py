@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
@@ -66,6 +67,9 @@ class Emulator:
     deterministic toy completion of exactly ``max_new_tokens`` words (16 when unset).
     Every answer carries a unique ``X-Request-Id``; every request is kept in `requests`
     (with the id it was given); `faults` injects failures into the next ones.
+
+    With `ssl_context` (a server context holding a certificate, e.g. from ``trustme``) it
+    serves HTTPS, to test a private CA, mutual TLS or a proxy's CONNECT tunnel.
     """
 
     def __init__(
@@ -75,10 +79,12 @@ class Emulator:
         deployments: Iterable[str | tuple[str, str]] = DEFAULT_DEPLOYMENTS,
         host: str = DEFAULT_HOST,
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.api_key = api_key
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self.projects = _parse_deployments(deployments)
         self.requests: list[RecordedRequest] = []
         self.faults = FaultPlan()
@@ -92,7 +98,9 @@ class Emulator:
     @property
     def url(self) -> str:
         """The base URL to pass as ``server_url``."""
-        return f"http://{self.host}:{self.port}"
+        scheme = "http" if self.ssl_context is None else "https"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
     def application(self) -> web.Application:
         """The aiohttp application (to mount it in a server of your own)."""
@@ -110,7 +118,9 @@ class Emulator:
             shutdown_timeout=1.0,
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(
+            runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context
+        )
         await site.start()
         if self.port == 0:
             self.port = runner.addresses[0][1]
