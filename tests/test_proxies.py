@@ -426,3 +426,19 @@ async def test_proxy_credentials_appear_in_no_message_repr_log_or_traceback(
     assert len(caplog.records) >= 3
     leaked = [text for text in texts if PASSWORD in text]
     assert leaked == []
+
+
+def test_the_readme_recipe_a_proxy_and_a_private_ca_from_the_environment(
+    tiny_auth: Tinyproxy, ca: trustme.CA, ca_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a user behind a proxy with a private CA does: set the variables, build the
+    client with no network settings at all, call."""
+    with Emulator(ssl_context=server_context(ca)) as emu:
+        monkeypatch.setenv("HTTPS_PROXY", with_credentials(tiny_auth.url))
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        monkeypatch.setenv("EMISSARY_SERVER_URL", emu.url)
+        monkeypatch.setenv("EMISSARY_CLIENT_API_KEY", emu.api_key)
+        with EmissaryClient() as client:
+            assert client.deployments.completions.create(**ARGS).response
+        assert len(emu.requests) == 1
+    assert f"127.0.0.1:{emu.port}" in tiny_auth.log()
