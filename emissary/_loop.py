@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 import weakref
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, Generic, TypeVar
 
 from .errors import ClientClosedError
@@ -131,6 +131,28 @@ class LoopThread:
             if not nested:
                 wakeup.busy = False  # type: ignore[union-attr]
         return call.outcome()
+
+    def iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
+        """Iterate the async iterator `items` from this thread, each step run on the loop
+        by `run` (so Ctrl-C cancels it). An iterator offering ``anext_ready`` (a batch)
+        hands over every item ready at once, one hand-off per wake-up instead of per item.
+        Closing (or dropping) the iterator closes `items` on the loop."""
+        take = getattr(items, "anext_ready", None)
+        try:
+            if take is not None:
+                while chunk := self.run(take()):
+                    yield from chunk
+            else:
+                while True:
+                    try:
+                        item = self.run(_anext(items))
+                    except StopAsyncIteration:
+                        return
+                    yield item
+        finally:
+            closer = getattr(items, "aclose", None)
+            if closer is not None and not self._closed:
+                self.run(closer())
 
     def stop(self, final: Coroutine[Any, Any, Any] | None = None, timeout: float = 5.0) -> None:
         """Run `final` (if given) on the loop, then stop the loop and join its thread.
@@ -358,6 +380,10 @@ class _Call(Generic[T]):
             error, self._error = self._error, None  # no reference cycle via the traceback
             raise error
         return self._result  # type: ignore[return-value]
+
+
+async def _anext(items: AsyncIterator[T]) -> T:
+    return await items.__anext__()
 
 
 def _cancel(

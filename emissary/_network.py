@@ -308,7 +308,8 @@ def tls_context(
         cafile = defaults.openssl_cafile  # as OpenSSL does: one variable replaces one default
     if capath is None and os.path.isdir(defaults.openssl_capath):
         capath = defaults.openssl_capath
-    return _own_context(f"{CA_FILE_ENV}/{CA_DIR_ENV}", cafile, capath, None)
+    version = None if cafile is None else _version_of(cafile)
+    return _own_context(f"{CA_FILE_ENV}/{CA_DIR_ENV}", cafile, capath, version)
 
 
 def _outside_the_package() -> int:

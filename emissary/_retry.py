@@ -177,7 +177,7 @@ class Retrying:
             wait = max(wait, floor)
         if clock() + wait >= self.deadline or not math.isfinite(wait):
             raise _ended(error, number, self.started, clock)
-        if not runtime.bucket.withdraw(error):
+        if not paced and not runtime.bucket.withdraw(error):  # pacing is not an outage
             logger.info("retry budget exhausted; not retrying %s", _describe(error))
             raise _ended(error, number, self.started, clock)
         logger.info(

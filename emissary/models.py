@@ -44,6 +44,7 @@ __all__ = [
     "APIErrorUnauthorized",
     "APIErrorUnauthorizedData",
     "APITimeoutError",
+    "BatchResult",
     "Completion",
     "CompletionRequest",
     "CompletionRequestDict",
@@ -263,3 +264,26 @@ class APIResponse(Generic[T]):
 
 def _rebuild_response(state: dict[str, Any]) -> APIResponse[Any]:
     return APIResponse(**state)
+
+
+class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of a batch (``completions.batch`` / ``iter_batch``): its completion, or the
+    error that ended its call. A row's failure, bad input included, is its own result; it
+    never aborts the batch. Picklable."""
+
+    index: int
+    """The row's position in the input (0-based)."""
+    completion: Completion | None = None
+    """The completion, when the row succeeded."""
+    error: EmissaryError | None = None
+    """What ended the row's call (an `SDKError`, an `APIConnectionError`, a
+    `RequestValidationError` for a bad body, ...), or None."""
+    request_id: str | None = None
+    """The server's ``X-Request-Id`` of the last answer, when there was one."""
+    retries_taken: int = 0
+    """The row's call's attempts minus one."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the row succeeded."""
+        return self.error is None

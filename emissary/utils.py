@@ -121,7 +121,9 @@ class RetryBudget(msgspec.Struct, frozen=True):
     (`timeout_cost` after a timeout) and is not made when the bucket cannot pay; every
     successful attempt puts back `success_refund`. With the defaults (100, 5, 10, 1), a total
     outage stops retrying after at most 20 retries, whatever the number of calls, and a
-    healthy stream of successes refills the bucket within 100 calls.
+    healthy stream of successes refills the bucket within 100 calls. A server pacing its
+    clients (429 or 503 with ``Retry-After``) is not in an outage: waiting as it asks costs
+    no tokens (a batch at a deployment's capacity meets many such answers).
     """
 
     capacity: float = 100.0

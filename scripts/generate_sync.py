@@ -67,9 +67,21 @@ class _SyncNames(ast.NodeTransformer):
 
 
 def annotation(node: ast.expr | None) -> str:
-    """An annotation rewritten to name the sync classes."""
+    """An annotation rewritten to name the sync classes (``Iterable[X] | AsyncIterable[X]``
+    becoming ``Iterable[X]``, not ``Iterable[X] | Iterable[X]``)."""
     assert node is not None
-    return ast.unparse(_SyncNames().visit(ast.parse(ast.unparse(node), mode="eval")).body)
+    tree = _SyncNames().visit(ast.parse(ast.unparse(node), mode="eval")).body
+    members: list[str] = []
+    for member in _union_members(tree):
+        if (text := ast.unparse(member)) not in members:
+            members.append(text)
+    return " | ".join(members)
+
+
+def _union_members(node: ast.expr) -> list[ast.expr]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _union_members(node.left) + _union_members(node.right)
+    return [node]
 
 
 def docstring_lines(doc: str | None, indent: str) -> list[str]:
@@ -145,6 +157,22 @@ def render_class(cls: ast.ClassDef, is_client: bool) -> tuple[list[str], set[str
 
     for node in body:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if (
+            isinstance(node, ast.FunctionDef)
+            and not node.decorator_list
+            and not node.name.startswith("_")
+            and ast.unparse(node.returns or ast.Constant(None)).startswith("AsyncIterator[")
+        ):
+            # An async iterator (``iter_batch``): its twin iterates it from this thread.
+            params, forward = signature(node)
+            used |= _signature_names(node) | _names(node.returns)
+            lines += def_lines(node.name, params, annotation(node.returns))
+            lines += docstring_lines(ast.get_docstring(node), "        ")
+            lines.append("        return self._runner.iterate(")
+            lines.append(f"            self._inner.{node.name}(")
+            lines += [f"                {f}," for f in forward]
+            lines += ["            )", "        )", ""]
             continue
         if not node.name.startswith("_") and (
             isinstance(node, ast.FunctionDef) or node.decorator_list
@@ -290,6 +318,8 @@ def _imports(
             if not isinstance(item, ast.ImportFrom):
                 continue
             names = sorted(a.name for a in item.names if a.name in wanted and a.name not in local)
+            if not item.level:  # ``AsyncIterator`` from collections.abc: ``Iterator`` instead
+                names = sorted({sync_name(name) for name in names})
             if not names:
                 continue
             module = item.module or ""

@@ -8,7 +8,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._config import ApiKeySource, ClientSettings, parse_server_url, redact_url
 from .._network import ProxyRules, proxy_rules, tls_context
@@ -20,6 +20,9 @@ from ..errors import APIConnectionError, ClientClosedError, ConfigurationError, 
 from ..models import APIResponse
 from ..utils import RetryBudget, RetryConfig
 from .resources import AsyncDeployments
+
+if TYPE_CHECKING:
+    from .._batch import Pacer
 
 T = TypeVar("T")
 
@@ -255,9 +258,12 @@ class AsyncEmissaryClient:
         server_url: str | None,
         timeout_ms: float | None,
         raw: bool = False,
+        pacer: Pacer | None = None,
     ) -> Any:
         """The one request path: send `request` (retrying per the call's settings), parse
         its response, and return the result (or, with `raw`, the `models.APIResponse`).
+        A batch's `pacer` admits each attempt and hears how it ended; the call's time
+        budget starts when its first attempt is admitted.
         (Typed by the overloads of the resources' view of a client, `resources._Client`.)
 
         Every operation comes through here, so headers, retries, deadlines, timing,
@@ -274,6 +280,7 @@ class AsyncEmissaryClient:
         runtime = self._retry_runtime
         observer = self._observer
         span = observer.start(request, url) if observer.active else None
+        ticket = 0 if pacer is None else await pacer.admit()
         started = runtime.clock()
         max_bytes = settings.max_response_bytes
         log = debug_enabled()
@@ -292,6 +299,8 @@ class AsyncEmissaryClient:
                     )
                     parsed = request.parse(response)
                 except (SDKError, APIConnectionError) as error:
+                    if pacer is not None:
+                        pacer.settle(ticket, error)
                     if log:
                         observer.attempt_failed(request, number, error, began)
                     if retrying is None:
@@ -299,7 +308,15 @@ class AsyncEmissaryClient:
                     limit = await retrying.after(error)  # or raises: the call ends
                     number += 1
                     headers[ATTEMPT_HEADER] = str(number)
+                    if pacer is not None:
+                        ticket = await pacer.admit()
                     continue
+                except BaseException as error:  # cancelled mid-attempt: free its slot
+                    if pacer is not None:
+                        pacer.settle(ticket, error)
+                    raise
+                if pacer is not None:
+                    pacer.settle(ticket, None)
                 if log:
                     observer.attempt_ok(request, number, response, began)
                 break

@@ -8,12 +8,14 @@ from it by ``scripts/generate_sync.py``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
-from .._protocol import Request, completion_request
+from .._batch import Batch, Concurrency, Progress, collect
+from .._protocol import Request, completion_path, completion_request
 from ..models import (
     APIResponse,
+    BatchResult,
     CompletionRequest,
     CompletionRequestDict,
     GetCompletionsFromDeploymentResponseBody,
@@ -21,10 +23,16 @@ from ..models import (
 from ..utils import RetryConfig
 
 if TYPE_CHECKING:
+    from .._batch import Pacer
+    from .._retry import RetryRuntime
+
     T = TypeVar("T")
 
     class _Client(Protocol):
-        """What resources need of a client: its request path."""
+        """What resources need of a client: its request path (and, for batches, the
+        clock and sleep its retries use)."""
+
+        _retry_runtime: RetryRuntime
 
         @overload
         async def _request(
@@ -35,6 +43,7 @@ if TYPE_CHECKING:
             server_url: str | None,
             timeout_ms: float | None,
             raw: Literal[False] = False,
+            pacer: Pacer | None = None,
         ) -> T: ...
 
         @overload
@@ -46,6 +55,7 @@ if TYPE_CHECKING:
             server_url: str | None,
             timeout_ms: float | None,
             raw: Literal[True],
+            pacer: Pacer | None = None,
         ) -> APIResponse[T]: ...
 
 
@@ -118,6 +128,112 @@ class AsyncCompletions:
             retries=retries,
             server_url=server_url,
             timeout_ms=timeout_ms,
+        )
+
+    async def batch(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        requests: Iterable[CompletionRequest | CompletionRequestDict]
+        | AsyncIterable[CompletionRequest | CompletionRequestDict],
+        concurrency: Concurrency = "auto",
+        max_concurrency: int = 64,
+        requests_per_minute: float | None = None,
+        retries: RetryConfig | None = None,
+        timeout_ms: float | None = None,
+        progress: Progress = False,
+    ) -> list[BatchResult]:
+        """Get a completion for every request body in `requests`, many at once.
+
+        Arguments:
+            project_id, deployment_id: as for `create`, for every row.
+            requests: the request bodies (dicts or Structs): any iterable (a list, a
+                generator) or async iterable.
+            concurrency: ``"auto"`` (default) adapts the requests in flight to what the
+                server takes: more while it answers, fewer on 429, 503 and timeouts; or a
+                fixed number never exceeded.
+            max_concurrency: the most requests in flight under ``"auto"`` (default 64).
+            requests_per_minute: a cap on the rate of requests (retries included).
+            retries, timeout_ms: as for `create`, for every row's call.
+            progress: True draws a progress bar on stderr; a callable is called with
+                (done, failed, total) as rows finish (total is None for a generator).
+
+        Each row is one call with its own ``Idempotency-Key`` and the client's retries,
+        retry budget and deadlines; a 429 or 503 carrying ``Retry-After`` holds every new
+        request of the batch until then.
+
+        Returns:
+            One `models.BatchResult` per input, in input order: ``.completion`` or
+            ``.error`` (a row's failure, bad input included, never aborts the batch).
+
+        Raises:
+            ConfigurationError: an option is invalid. RequestValidationError: a bad id
+            (before any I/O).
+        """
+        return await collect(
+            self._batch(
+                project_id, deployment_id, requests, concurrency, max_concurrency,
+                requests_per_minute, retries, timeout_ms, progress, ordered=False,
+            )
+        )  # fmt: skip
+
+    def iter_batch(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        requests: Iterable[CompletionRequest | CompletionRequestDict]
+        | AsyncIterable[CompletionRequest | CompletionRequestDict],
+        concurrency: Concurrency = "auto",
+        max_concurrency: int = 64,
+        requests_per_minute: float | None = None,
+        retries: RetryConfig | None = None,
+        timeout_ms: float | None = None,
+        progress: Progress = False,
+        ordered: bool = False,
+    ) -> AsyncIterator[BatchResult]:
+        """`batch`, lazily: yields each `models.BatchResult` as its row finishes (in input
+        order with `ordered`), pulling inputs only as rows finish, so memory stays bounded
+        for any input. Stopping early (leaving the loop, then closing or dropping the
+        iterator) cancels the rows in flight."""
+        return self._batch(
+            project_id, deployment_id, requests, concurrency, max_concurrency,
+            requests_per_minute, retries, timeout_ms, progress, ordered=ordered,
+        )  # fmt: skip
+
+    def _batch(
+        self,
+        project_id: str,
+        deployment_id: str,
+        requests: Iterable[Any] | AsyncIterable[Any],
+        concurrency: Concurrency,
+        max_concurrency: int,
+        requests_per_minute: float | None,
+        retries: RetryConfig | None,
+        timeout_ms: float | None,
+        progress: Progress,
+        *,
+        ordered: bool,
+    ) -> Batch:
+        completion_path(project_id, deployment_id)  # bad ids fail here, not in every row
+
+        def describe(body: Any) -> Request[Any]:
+            return completion_request(
+                project_id=project_id, deployment_id=deployment_id, request_body=body
+            )
+
+        return Batch(
+            self._client,
+            describe,
+            requests,
+            concurrency=concurrency,
+            max_concurrency=max_concurrency,
+            requests_per_minute=requests_per_minute,
+            retries=retries,
+            timeout_ms=timeout_ms,
+            progress=progress,
+            ordered=ordered,
         )
 
 

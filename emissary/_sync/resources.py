@@ -6,12 +6,14 @@ Generated from emissary/_async/resources.py by scripts/generate_sync.py: do not 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .._async.resources import AsyncCompletions, AsyncCompletionsWithRawResponse, AsyncDeployments
+from .._batch import Concurrency, Progress
 from ..models import (
     APIResponse,
+    BatchResult,
     CompletionRequest,
     CompletionRequestDict,
     GetCompletionsFromDeploymentResponseBody,
@@ -90,6 +92,94 @@ class Completions:
                 extra_query=extra_query,
                 extra_body=extra_body,
                 idempotency_key=idempotency_key,
+            )
+        )
+
+    def batch(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        requests: Iterable[CompletionRequest | CompletionRequestDict],
+        concurrency: Concurrency = "auto",
+        max_concurrency: int = 64,
+        requests_per_minute: float | None = None,
+        retries: RetryConfig | None = None,
+        timeout_ms: float | None = None,
+        progress: Progress = False,
+    ) -> list[BatchResult]:
+        """Get a completion for every request body in `requests`, many at once.
+
+        Arguments:
+            project_id, deployment_id: as for `create`, for every row.
+            requests: the request bodies (dicts or Structs): any iterable (a list, a
+                generator) or async iterable.
+            concurrency: ``"auto"`` (default) adapts the requests in flight to what the
+                server takes: more while it answers, fewer on 429, 503 and timeouts; or a
+                fixed number never exceeded.
+            max_concurrency: the most requests in flight under ``"auto"`` (default 64).
+            requests_per_minute: a cap on the rate of requests (retries included).
+            retries, timeout_ms: as for `create`, for every row's call.
+            progress: True draws a progress bar on stderr; a callable is called with
+                (done, failed, total) as rows finish (total is None for a generator).
+
+        Each row is one call with its own ``Idempotency-Key`` and the client's retries,
+        retry budget and deadlines; a 429 or 503 carrying ``Retry-After`` holds every new
+        request of the batch until then.
+
+        Returns:
+            One `models.BatchResult` per input, in input order: ``.completion`` or
+            ``.error`` (a row's failure, bad input included, never aborts the batch).
+
+        Raises:
+            ConfigurationError: an option is invalid. RequestValidationError: a bad id
+            (before any I/O).
+        """
+        return self._runner.run(
+            self._inner.batch(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                requests=requests,
+                concurrency=concurrency,
+                max_concurrency=max_concurrency,
+                requests_per_minute=requests_per_minute,
+                retries=retries,
+                timeout_ms=timeout_ms,
+                progress=progress,
+            )
+        )
+
+    def iter_batch(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        requests: Iterable[CompletionRequest | CompletionRequestDict],
+        concurrency: Concurrency = "auto",
+        max_concurrency: int = 64,
+        requests_per_minute: float | None = None,
+        retries: RetryConfig | None = None,
+        timeout_ms: float | None = None,
+        progress: Progress = False,
+        ordered: bool = False,
+    ) -> Iterator[BatchResult]:
+        """`batch`, lazily: yields each `models.BatchResult` as its row finishes (in input
+        order with `ordered`), pulling inputs only as rows finish, so memory stays bounded
+        for any input. Stopping early (leaving the loop, then closing or dropping the
+        iterator) cancels the rows in flight.
+        """
+        return self._runner.iterate(
+            self._inner.iter_batch(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                requests=requests,
+                concurrency=concurrency,
+                max_concurrency=max_concurrency,
+                requests_per_minute=requests_per_minute,
+                retries=retries,
+                timeout_ms=timeout_ms,
+                progress=progress,
+                ordered=ordered,
             )
         )
 

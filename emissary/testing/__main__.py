@@ -33,6 +33,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="PROJECT/DEPLOYMENT",
         help=f"a deployment to serve; repeatable (default {DEFAULT_DEPLOYMENTS[0]})",
     )
+    parser.add_argument(
+        "--capacity",
+        type=int,
+        default=None,
+        help="serve at most this many requests at once, answer 429 beyond (default: no limit)",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="how long each answer takes, in milliseconds (default 0)",
+    )
     return parser.parse_args(argv)
 
 
@@ -43,6 +55,8 @@ async def serve(options: argparse.Namespace) -> None:
         deployments=options.deployment or DEFAULT_DEPLOYMENTS,
         host=options.host,
         port=options.port,
+        capacity=options.capacity,
+        latency_ms=options.latency_ms,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

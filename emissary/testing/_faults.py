@@ -8,12 +8,14 @@
     emulator.faults.drip(0.05)                           # then the body comes byte by byte
 
 Faults are used up in the order they were added, one per request, before any other check;
-requests after them are answered normally. Thread-safe: a test thread may add faults while
-the emulator serves on its own thread.
+requests after them are answered normally, unless ``emulator.faults.at_random(0.05)`` asked
+for a share of them to fail (for soak and batch tests). Thread-safe: a test thread may add
+faults while the emulator serves on its own thread.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -40,6 +42,9 @@ class FaultPlan:
     def __init__(self) -> None:
         self._queue: deque[Fault] = deque()
         self._lock = threading.Lock()
+        self._rate = 0.0
+        self._random = random.Random(0)
+        self._turn = 0
 
     def _add(self, fault: Fault, times: int) -> FaultPlan:
         if times < 1:
@@ -90,10 +95,22 @@ class FaultPlan:
         """Answer normally, but send the body one byte every `interval` seconds."""
         return self._add(Fault("drip", seconds=interval), times)
 
+    def at_random(self, rate: float, *, seed: int = 0) -> FaultPlan:
+        """From now on, once the queued faults are used up, each request meets a fault
+        with probability `rate`, drawn from a generator seeded with `seed`: a 503, a
+        dropped connection and a truncated body in turn (each retried by the client).
+        ``at_random(0)`` or `clear` stops it."""
+        if not 0 <= rate <= 1:
+            raise ValueError(f"rate must be between 0 and 1, got {rate!r}")
+        with self._lock:
+            self._rate, self._random, self._turn = rate, random.Random(seed), 0
+        return self
+
     def clear(self) -> None:
-        """Forget the faults not yet used."""
+        """Forget the faults not yet used, and stop `at_random`."""
         with self._lock:
             self._queue.clear()
+            self._rate = 0.0
 
     @property
     def pending(self) -> int:
@@ -103,7 +120,15 @@ class FaultPlan:
     def next(self) -> Fault | None:
         """The fault for the request now arriving, if any."""
         with self._lock:
-            return self._queue.popleft() if self._queue else None
+            if self._queue:
+                return self._queue.popleft()
+            if self._rate and self._random.random() < self._rate:
+                self._turn += 1
+                return _RANDOM_FAULTS[self._turn % len(_RANDOM_FAULTS)]
+            return None
+
+
+_RANDOM_FAULTS = (Fault("fail", status=503), Fault("drop"), Fault("truncate"))
 
 
 def _header_value(value: float | str) -> str:

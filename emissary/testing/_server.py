@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
+import math
 import secrets
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -42,6 +45,8 @@ class RecordedRequest(msgspec.Struct, frozen=True):
     """The injected fault this request met (see `FaultPlan`), if any."""
     request_id: str = ""
     """The ``X-Request-Id`` the emulator sent with its answer."""
+    received_at: float = 0.0
+    """When it arrived, on the `time.monotonic` clock."""
 
 
 def _parse_deployments(deployments: Iterable[str | tuple[str, str]]) -> dict[str, set[str]]:
@@ -70,6 +75,12 @@ class Emulator:
 
     With `ssl_context` (a server context holding a certificate, e.g. from ``trustme``) it
     serves HTTPS, to test a private CA, mutual TLS or a proxy's CONNECT tunnel.
+
+    A deployment's capacity, for batches: with `capacity`, at most that many requests are
+    served at once and any more are answered 429 with ``retry-after-ms`` (when the first
+    of those in progress will be done), recorded with ``fault="over_capacity"``;
+    `latency_ms` is how long each answer takes. `max_in_flight` is the most requests it
+    has served at once.
     """
 
     def __init__(
@@ -80,11 +91,26 @@ class Emulator:
         host: str = DEFAULT_HOST,
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
+        capacity: int | None = None,
+        latency_ms: float = 0.0,
     ) -> None:
+        if capacity is not None and (not isinstance(capacity, int) or capacity < 1):
+            raise ValueError(f"capacity must be a positive integer or None, got {capacity!r}")
+        if not isinstance(latency_ms, int | float) or not 0 <= latency_ms < 3_600_000:
+            raise ValueError(
+                f"latency_ms must be a number of milliseconds >= 0, got {latency_ms!r}"
+            )
         self.api_key = api_key
         self.host = host
         self.port = port
         self.ssl_context = ssl_context
+        self.capacity = capacity
+        self.latency_ms = latency_ms
+        self.in_flight = 0
+        """Requests being served now."""
+        self.max_in_flight = 0
+        """The most requests served at once so far."""
+        self._finishing: list[float] = []  # a heap: when each request in progress is done
         self.projects = _parse_deployments(deployments)
         self.requests: list[RecordedRequest] = []
         self.faults = FaultPlan()
@@ -187,7 +213,9 @@ class Emulator:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        fault = self.faults.next()
+        loop = asyncio.get_running_loop()
+        over = self.capacity is not None and self.in_flight >= self.capacity
+        fault = None if over else self.faults.next()
         peername = request.transport.get_extra_info("peername") if request.transport else None
         peer = f"{peername[0]}:{peername[1]}" if peername else "?"
         self._served += 1
@@ -199,16 +227,35 @@ class Emulator:
                 CIMultiDict(request.headers),
                 body,
                 peer,
-                fault.kind if fault else None,
+                "over_capacity" if over else fault.kind if fault else None,
                 request_id,
+                time.monotonic(),
             )
         )
-        if fault is None:
-            response: web.StreamResponse = self._answer(request, body)
-        else:
-            response = await _inject(
-                fault, request, lambda: self._answer(request, body), request_id
-            )
+        if over:
+            finishing = self._finishing
+            while finishing and finishing[0] <= loop.time():
+                heapq.heappop(finishing)
+            wait_ms = (finishing[0] - loop.time()) * 1000 if finishing else 1.0
+            response: web.StreamResponse = _error(429, "the deployment is at capacity")
+            response.headers["retry-after-ms"] = str(max(1, math.ceil(wait_ms)))
+            response.headers[REQUEST_ID_HEADER] = request_id
+            return response
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        done_at = loop.time() + self.latency_ms / 1000
+        heapq.heappush(self._finishing, done_at)
+        try:
+            if self.latency_ms:
+                await asyncio.sleep(self.latency_ms / 1000)
+            if fault is None:
+                response = self._answer(request, body)
+            else:
+                response = await _inject(
+                    fault, request, lambda: self._answer(request, body), request_id
+                )
+        finally:
+            self.in_flight -= 1
         response.headers.setdefault(REQUEST_ID_HEADER, request_id)
         return response
 
