@@ -243,6 +243,7 @@ class Batch:
         timeout_ms: float | None,
         progress: Progress,
         ordered: bool,
+        total: int | None = None,
     ) -> None:
         check_batch_options(concurrency, max_concurrency, requests_per_minute, progress)
         self._client = client
@@ -258,7 +259,7 @@ class Batch:
                 "requests must be an iterable of request bodies (a list, a generator, ...), "
                 f"got {type(items).__name__}"
             )
-        self.total = len(items) if isinstance(items, Sized) else None
+        self.total = len(items) if total is None and isinstance(items, Sized) else total
         """How many rows the input has, when it says so (a list does; a generator not)."""
         self.pacer = Pacer(
             concurrency=concurrency,

@@ -176,6 +176,7 @@ class ClientSettings:
     __slots__ = (
         "api_key",
         "default_headers",
+        "default_limits",
         "first_attempt_timeout_s",
         "key_provider",
         "max_response_bytes",
@@ -216,6 +217,8 @@ class ClientSettings:
         default headers), sent with each call; None when the session is its own."""
         self.first_attempt_timeout_s = first_attempt_timeout(retry_config, timeout_s)
         """The first attempt's limit under the client's own settings."""
+        self.default_limits = (retry_config, timeout_s, self.first_attempt_timeout_s)
+        """`limits` of a call that overrides neither setting (read on every call)."""
         self.key_provider = None if api_key.is_static else api_key
         """The key when a callable gives it (asked on every call), else None."""
 
@@ -259,7 +262,7 @@ class ClientSettings:
     ) -> tuple[RetryConfig, float, float]:
         """A call's retry settings, attempt limit and first attempt's limit (seconds)."""
         if retries is None and timeout_ms is None:
-            return self.retry_config, self.timeout_s, self.first_attempt_timeout_s
+            return self.default_limits
         config = self.retry_config if retries is None else check_retry_config(retries)
         timeout_s = self.timeout_s if timeout_ms is None else check_timeout_ms(timeout_ms)
         return config, timeout_s, first_attempt_timeout(config, timeout_s)

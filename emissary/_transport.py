@@ -290,7 +290,7 @@ class Transport:
             data=body,
             headers=headers,
             allow_redirects=False,
-            timeout=self._timeout(timeout_s),
+            timeout=self._timeouts.get(timeout_s) or self._timeout(timeout_s),
             proxy=None if proxy is None else proxy.url,
         )
         # A failure is built inside its except clause and raised after it, so that it has
@@ -337,17 +337,17 @@ class Transport:
         )
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
-        timeout = self._timeouts.get(seconds)
-        if timeout is None:
-            if not seconds > 0:  # aiohttp reads a total <= 0 as "no limit at all"
-                raise APITimeoutError(f"no time left for an attempt ({seconds!r} s)")
-            if len(self._timeouts) > 64:
-                self._timeouts.clear()
-            # ceil_threshold: aiohttp would round a limit of 5 s or more up to the next
-            # whole second, and the attempt could outlive the call's budget.
-            timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(
-                total=seconds, ceil_threshold=math.inf
-            )
+        """A new `aiohttp.ClientTimeout` for `seconds`, remembered in `_timeouts` (which
+        `send` reads first: a call's limit is nearly always one seen before)."""
+        if not seconds > 0:  # aiohttp reads a total <= 0 as "no limit at all"
+            raise APITimeoutError(f"no time left for an attempt ({seconds!r} s)")
+        if len(self._timeouts) > 64:
+            self._timeouts.clear()
+        # ceil_threshold: aiohttp would round a limit of 5 s or more up to the next whole
+        # second, and the attempt could outlive the call's budget.
+        timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(
+            total=seconds, ceil_threshold=math.inf
+        )
         return timeout
 
     def close_idle(self) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,9 @@ def signature(func: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[list[str], 
 def _param(arg: ast.arg, default: ast.expr | None) -> str:
     text = f"{arg.arg}: {annotation(arg.annotation)}"
     if default is not None:
-        text += f" = {ast.unparse(default)}"
+        is_text = isinstance(default, ast.Constant) and isinstance(default.value, str)
+        shown = json.dumps(default.value) if is_text else ast.unparse(default)  # ruff's quotes
+        text += f" = {shown}"
     return text
 
 

@@ -275,7 +275,11 @@ class AsyncEmissaryClient:
         base = settings.server_url if server_url is None else parse_server_url(server_url)
         url = self._urls.get(base, request.path, request.query)
         proxy = None if self._proxies is None else self._proxies.for_server(base)
-        config, timeout_s, first_timeout_s = settings.limits(retries, timeout_ms)
+        config, timeout_s, first_timeout_s = (
+            settings.default_limits  # the usual case: the call overrides neither
+            if retries is None and timeout_ms is None
+            else settings.limits(retries, timeout_ms)
+        )
         headers = settings.call_headers(request.headers, request.idempotency_key)
         runtime = self._retry_runtime
         observer = self._observer

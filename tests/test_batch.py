@@ -1,0 +1,421 @@
+"""Batches over real loopback HTTP to the emulator: order and completeness under faults,
+bad rows, the in-flight cap as the server sees it, adaptive concurrency against a
+deployment's capacity, the Retry-After gate, the rate cap, laziness, cancellation and
+Ctrl-C; and the adaptive limit's rules on their own."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from emissary import AsyncEmissaryClient, EmissaryClient
+from emissary._batch import AIMDLimit, Pacer
+from emissary._retry import RetryRuntime
+from emissary.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ConfigurationError,
+    RequestValidationError,
+    SDKError,
+)
+from emissary.models import BatchResult
+from emissary.testing import Emulator, instant_retries
+from emissary.utils import BackoffStrategy, RetryConfig
+
+from .conftest import DEPLOYMENT, PROJECT
+from .faults import connections_to, run_python
+
+pytestmark = pytest.mark.anyio
+
+IDS = {"project_id": PROJECT, "deployment_id": DEPLOYMENT}
+PATIENT = RetryConfig(
+    "backoff", BackoffStrategy(100, 1000, 2.0, 600_000), retry_connection_errors=True,
+    max_attempts=12,
+)  # fmt: skip
+"""Enough attempts that a 5 % fault rate never fails a row (0.05 ** 12)."""
+
+
+def bodies(n: int) -> list[dict[str, Any]]:
+    return [{"prompt": f"prompt number {i}", "max_new_tokens": 4} for i in range(n)]
+
+
+async def expected_texts(client: AsyncEmissaryClient, rows: list[dict[str, Any]]) -> list[str]:
+    """Each row's completion by a plain call, one after another."""
+    return [
+        (await client.deployments.completions.create(**IDS, request_body=row)).response or ""
+        for row in rows
+    ]
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+async def test_every_row_once_in_input_order_with_5_percent_faults(
+    emulator: Emulator, client: AsyncEmissaryClient
+) -> None:
+    rows = bodies(300)
+    expected = await expected_texts(client, rows)
+    emulator.requests.clear()
+    emulator.faults.at_random(0.05, seed=3)
+    with instant_retries(client):
+        results = await client.deployments.completions.batch(
+            **IDS, requests=rows, concurrency=16, retries=PATIENT
+        )
+    assert [r.index for r in results] == list(range(300))
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    assert [r.completion.response for r in results if r.completion] == expected
+    faulted = [r for r in emulator.requests if r.fault is not None]
+    assert 5 <= len(faulted) <= 40  # the faults did happen
+    assert sum(r.retries_taken for r in results) == len(faulted)
+    # every row is one logical call: one Idempotency-Key, the same on each of its attempts
+    keys: dict[str, set[str]] = {}
+    for seen in emulator.requests:
+        keys.setdefault(seen.headers["Idempotency-Key"], set()).add(seen.body.decode())
+    assert len(keys) == 300 and all(len(b) == 1 for b in keys.values())
+    by_id = {r.request_id for r in results}
+    assert by_id <= {seen.request_id for seen in emulator.requests}
+
+
+async def test_bad_rows_are_their_own_results_and_are_never_sent(
+    emulator: Emulator, client: AsyncEmissaryClient
+) -> None:
+    rows: list[Any] = [
+        {"prompt": "fine"},
+        {"prompt": "typo", "max_tokens": 5},
+        "not a body",
+        {"prompt": "also fine"},
+        {"prompt": "bad number", "temperature": -1},
+    ]
+    results = await client.deployments.completions.batch(**IDS, requests=rows)
+    assert [r.ok for r in results] == [True, False, False, True, False]
+    assert "did you mean 'max_new_tokens'" in str(results[1].error)
+    assert all(isinstance(r.error, RequestValidationError) for r in results if not r.ok)
+    assert len(emulator.requests) == 2
+
+
+async def test_server_errors_are_row_results_with_request_ids(
+    emulator: Emulator, client: AsyncEmissaryClient
+) -> None:
+    results = await client.deployments.completions.batch(
+        project_id=PROJECT, deployment_id="no-such-deployment", requests=bodies(3)
+    )
+    assert not any(r.ok for r in results)
+    assert {type(r.error).__name__ for r in results} == {"APIErrorNotFound"}
+    assert {r.request_id for r in results} == {seen.request_id for seen in emulator.requests}
+
+
+async def test_a_bad_id_or_option_fails_the_call_before_any_io(
+    emulator: Emulator, client: AsyncEmissaryClient
+) -> None:
+    completions = client.deployments.completions
+    with pytest.raises(RequestValidationError, match="project_id"):
+        await completions.batch(project_id="", deployment_id=DEPLOYMENT, requests=bodies(2))
+    for options, message in [
+        ({"concurrency": 0}, "concurrency must be 'auto' or an integer >= 1"),
+        ({"concurrency": "fast"}, "concurrency must be 'auto'"),
+        ({"max_concurrency": True}, "max_concurrency must be an integer"),
+        ({"requests_per_minute": 0}, "requests_per_minute must be a positive number"),
+        ({"progress": "yes"}, "progress must be True, False or a callable"),
+    ]:
+        with pytest.raises(ConfigurationError, match=message):
+            await completions.batch(**IDS, requests=bodies(2), **options)
+    with pytest.raises(ConfigurationError, match="requests must be an iterable"):
+        await completions.batch(**IDS, requests={"prompt": "one dict, not a list"})
+    assert emulator.requests == []
+
+
+# --- concurrency -------------------------------------------------------------------------
+
+
+async def test_a_fixed_concurrency_is_the_most_the_server_sees() -> None:
+    async with Emulator(latency_ms=30) as emu:
+        async with AsyncEmissaryClient(api_key=emu.api_key, server_url=emu.url) as client:
+            results = await client.deployments.completions.batch(
+                project_id="demo-project",
+                deployment_id="demo-deployment",
+                requests=bodies(60),
+                concurrency=5,
+            )
+    assert all(r.ok for r in results)
+    assert emu.max_in_flight == 5
+
+
+async def test_auto_concurrency_finds_a_deployments_capacity() -> None:
+    async with Emulator(capacity=6, latency_ms=25) as emu:
+        async with AsyncEmissaryClient(api_key=emu.api_key, server_url=emu.url) as client:
+            results = await client.deployments.completions.batch(
+                project_id="demo-project", deployment_id="demo-deployment", requests=bodies(300)
+            )
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
+    rejected = [r for r in emu.requests if r.fault == "over_capacity"]
+    assert emu.max_in_flight == 6  # it used the capacity...
+    assert len(rejected) < 0.10 * len(emu.requests)  # ... and rarely went past it
+
+
+async def test_a_429_with_retry_after_holds_every_new_send_of_the_batch() -> None:
+    async with Emulator(latency_ms=5) as emu:
+        emu.faults.delay(0.05)  # the first request is slow ...
+        emu.faults.fail(status=429, retry_after_ms=400)  # ... the second is told to wait
+        async with AsyncEmissaryClient(api_key=emu.api_key, server_url=emu.url) as client:
+            results = await client.deployments.completions.batch(
+                project_id="demo-project",
+                deployment_id="demo-deployment",
+                requests=bodies(12),
+                concurrency=2,
+            )
+    assert all(r.ok for r in results)
+    told = next(r for r in emu.requests if r.fault == "fail")
+    later = [r for r in emu.requests if r.received_at > told.received_at]
+    assert len(later) == 11  # the row told to wait, and every row after it
+    # None was sent before the 400 ms were up (the answer took ~0 ms to come back).
+    assert min(r.received_at for r in later) >= told.received_at + 0.4
+
+
+async def test_requests_per_minute_spaces_the_requests(
+    emulator: Emulator, client: AsyncEmissaryClient
+) -> None:
+    with instant_retries(client) as clock:  # the batch waits on the client's (virtual) clock
+        results = await client.deployments.completions.batch(
+            **IDS, requests=bodies(10), requests_per_minute=120
+        )
+    assert all(r.ok for r in results)
+    assert clock.sleeps == pytest.approx([0.5] * 9)  # 120 a minute: one every 0.5 s
+
+
+# --- laziness, ordering, the sync client -------------------------------------------------
+
+
+async def test_iter_batch_pulls_inputs_only_as_rows_finish(
+    emulator: Emulator, client: AsyncEmissaryClient
+) -> None:
+    pulled = 0
+
+    def generate() -> Iterator[dict[str, Any]]:
+        nonlocal pulled
+        for body in bodies(200):
+            pulled += 1
+            yield body
+
+    handed = 0
+    async for result in client.deployments.completions.iter_batch(
+        **IDS, requests=generate(), concurrency=4
+    ):
+        handed += 1
+        assert result.ok
+        assert pulled <= handed + 4  # never more than 4 rows ahead of the consumer
+    assert handed == pulled == 200
+
+
+async def test_iter_batch_ordered_and_an_async_input(
+    emulator: Emulator, client: AsyncEmissaryClient
+) -> None:
+    async def generate() -> AsyncIterator[dict[str, Any]]:
+        for body in bodies(40):
+            yield body
+
+    emulator.faults.delay(0.1)  # the first row finishes last
+    indexes = [
+        r.index
+        async for r in client.deployments.completions.iter_batch(
+            **IDS, requests=generate(), concurrency=8, ordered=True
+        )
+    ]
+    assert indexes == list(range(40))
+
+
+def test_the_sync_client_runs_rows_concurrently() -> None:
+    with Emulator(latency_ms=50) as emu:
+        with EmissaryClient(api_key=emu.api_key, server_url=emu.url) as client:
+            started = time.monotonic()
+            results = client.deployments.completions.batch(
+                project_id="demo-project",
+                deployment_id="demo-deployment",
+                requests=(body for body in bodies(40)),
+                concurrency=20,
+            )
+            elapsed = time.monotonic() - started
+            streamed = list(
+                client.deployments.completions.iter_batch(
+                    project_id="demo-project",
+                    deployment_id="demo-deployment",
+                    requests=bodies(10),
+                    ordered=True,
+                )
+            )
+    assert [r.index for r in results] == list(range(40)) and all(r.ok for r in results)
+    assert emu.max_in_flight == 20
+    assert elapsed < 40 * 0.05 / 2  # far from one after another (2 s)
+    assert [r.index for r in streamed] == list(range(10))
+
+
+async def test_progress_callable_sees_every_row(
+    emulator: Emulator, client: AsyncEmissaryClient
+) -> None:
+    seen: list[tuple[int, int, int | None]] = []
+    rows: list[Any] = [*bodies(5), {"bad": 1}]
+    await client.deployments.completions.batch(
+        **IDS, requests=rows, progress=lambda *counts: seen.append(counts)
+    )
+    assert len(seen) == 6 and seen[-1] == (6, 1, 6)
+    assert [done for done, _, _ in seen] == [1, 2, 3, 4, 5, 6]
+
+
+async def test_progress_bar_on_stderr(
+    emulator: Emulator, client: AsyncEmissaryClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await client.deployments.completions.batch(**IDS, requests=bodies(5), progress=True)
+    err = capsys.readouterr().err
+    assert "5/5" in err and "row" in err
+
+
+def test_batch_results_pickle() -> None:
+    result = BatchResult(index=3, error=RequestValidationError("bad", field="prompt"))
+    copy = pickle.loads(pickle.dumps(result))
+    assert copy.index == 3 and not copy.ok and str(copy.error) == "bad"
+
+
+# --- stopping ----------------------------------------------------------------------------
+
+
+async def test_cancelling_a_batch_stops_it_at_once_and_leaks_nothing(
+    emulator: Emulator, client: AsyncEmissaryClient
+) -> None:
+    emulator.faults.hang(100)
+    task = asyncio.ensure_future(
+        client.deployments.completions.batch(**IDS, requests=bodies(100), concurrency=8)
+    )
+    for _ in range(500):  # bounded: 5 s
+        if emulator.in_flight == 8:
+            break
+        await asyncio.sleep(0.01)
+    assert emulator.in_flight == 8
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 1.0
+    await asyncio.sleep(0)
+    assert [t for t in asyncio.all_tasks() if "Batch._row" in repr(t.get_coro())] == []
+    for _ in range(100):  # the server side notices the closed connections
+        if connections_to(emulator.port) == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert connections_to(emulator.port) == 0
+    assert len(emulator.requests) == 8  # nothing sent after the cancel
+
+
+async def test_leaving_iter_batch_early_cancels_the_rows_in_flight(
+    emulator: Emulator, client: AsyncEmissaryClient
+) -> None:
+    emulator.faults.delay(0.05, 1).hang(50)
+    results = client.deployments.completions.iter_batch(**IDS, requests=bodies(50), concurrency=6)
+    async for first in results:
+        assert first.ok
+        break
+    await results.aclose()  # type: ignore[attr-defined]
+    assert connections_to(emulator.port) == 0 or emulator.in_flight <= 6
+    for _ in range(100):
+        if emulator.in_flight == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert emulator.in_flight == 0
+
+
+def test_ctrl_c_stops_a_sync_batch_within_a_second() -> None:
+    result = run_python(
+        """
+        import os, signal, threading, time
+        from emissary import EmissaryClient
+        from emissary.testing import Emulator
+
+        with Emulator() as emu:
+            emu.faults.hang(1000)
+            client = EmissaryClient(api_key=emu.api_key, server_url=emu.url)
+
+            def interrupt():
+                deadline = time.monotonic() + 10
+                while emu.in_flight < 8 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                os.kill(os.getpid(), signal.SIGINT)
+
+            threading.Thread(target=interrupt, daemon=True).start()
+            try:
+                client.deployments.completions.batch(
+                    project_id="demo-project", deployment_id="demo-deployment",
+                    requests=[{"prompt": "x"}] * 1000, concurrency=8,
+                )
+            except KeyboardInterrupt:
+                started = time.monotonic()
+                client.close()
+                print("interrupted", emu.in_flight, len(emu.requests), threading.active_count())
+                print("closed in", round(time.monotonic() - started, 2))
+        """,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    words = lines[0].split()
+    assert words[0] == "interrupted" and int(words[2]) == 8, result.stdout
+    assert float(lines[1].split()[-1]) < 1.0
+    assert result.stderr == ""
+
+
+# --- the adaptive limit ------------------------------------------------------------------
+
+
+def test_aimd_slow_start_doubles_then_one_decrease_per_overload() -> None:
+    limit = AIMDLimit(maximum=64)
+    assert limit.current == 8
+    for _ in range(8):  # one round trip at the limit: slow start doubles it
+        limit.succeeded(in_flight=8)
+    assert limit.current == 16
+    epoch = limit.epoch
+    for _ in range(5):  # five rejections of one burst: one cut
+        limit.overloaded(epoch)
+    assert limit.current == 14 and limit.epoch == epoch + 1
+    for _ in range(limit.hold):  # it holds, then probes one per limit's worth
+        limit.succeeded(in_flight=14)
+    assert limit.current == 14
+    for _ in range(15):
+        limit.succeeded(in_flight=14)
+    assert limit.current == 15
+
+
+def test_aimd_does_not_grow_an_unused_limit_and_stays_in_bounds() -> None:
+    limit = AIMDLimit(maximum=10)
+    for _ in range(100):
+        limit.succeeded(in_flight=2)  # far below the limit: no evidence of more capacity
+    assert limit.current == 8
+    for _ in range(100):
+        limit.succeeded(in_flight=10)
+    assert limit.current == 10
+    for _ in range(100):
+        limit.overloaded(limit.epoch)
+    assert limit.current == 1
+
+
+def test_only_overload_moves_the_limit() -> None:
+    pacer = Pacer(
+        concurrency="auto", max_concurrency=64, requests_per_minute=None, runtime=RetryRuntime()
+    )
+    quiet = [SDKError("x", status, "", None) for status in (400, 401, 404, 500, 502)] + [
+        APIConnectionError("reset")
+    ]
+    for error in quiet:
+        pacer.in_flight += 1
+        pacer.settle(0, error)
+    assert pacer.limit == 8 and pacer.gate_until == float("-inf")
+    for error in (SDKError("x", 429, "", None), APITimeoutError("slow")):
+        pacer.in_flight += 1
+        pacer.settle(pacer.adaptive.epoch, error)  # type: ignore[union-attr]
+    assert pacer.limit == 6  # 8 x 0.9 x 0.9
+    paced = SDKError("x", 503, "", None)
+    paced.retry_after = 30.0
+    pacer.in_flight += 1
+    pacer.settle(0, paced)
+    assert pacer.gate_until > time.monotonic() + 29  # every new send waits
