@@ -69,18 +69,19 @@ class AIMDLimit:
     increase while the limit is used, multiplicative decrease on 429, 503 and timeouts;
     other failures (400, 401, 404, ...) say nothing of the server's capacity.
 
-    Three refinements, from TCP: until the first overload the limit grows by one per
-    success (slow start: it doubles every round trip), then by one per limit's worth of
-    successes; it shrinks once per overload, not once per rejected request (an attempt
-    sent under an older, larger limit does not cut the limit again); and after shrinking
-    it holds for `HOLD_ROUNDS` round trips before probing again, so that at a hard
-    capacity it rarely crosses it (about one rejected request per hold). Latency is not a
+    Refinements from TCP: until the first overload the limit grows by one per success
+    (slow start: it doubles every round trip), then by one per limit's worth of successes;
+    it shrinks once per overload, not once per rejected request (an attempt sent under an
+    older, larger limit does not cut the limit again), to `BACKOFF` times the requests
+    that were in flight (the server's capacity was just below that, however far slow
+    start overshot); and after shrinking it holds for `HOLD_ROUNDS` round trips before
+    probing again, so that at a hard capacity it rarely crosses it. Latency is not a
     signal: an LLM call's latency follows the tokens it generates.
     """
 
     __slots__ = ("epoch", "hold", "limit", "maximum", "slow_start")
 
-    BACKOFF = 0.9
+    BACKOFF = 0.95
     INITIAL = 8
     HOLD_ROUNDS = 8
 
@@ -108,12 +109,13 @@ class AIMDLimit:
         step = 1.0 if self.slow_start else 1.0 / self.limit
         self.limit = min(float(self.maximum), self.limit + step)
 
-    def overloaded(self, epoch: int) -> None:
-        """An attempt sent in `epoch` met 429, 503 or a timeout."""
+    def overloaded(self, epoch: int, in_flight: int) -> None:
+        """An attempt sent in `epoch` met 429, 503 or a timeout while `in_flight` attempts
+        (itself included) were out."""
         if epoch != self.epoch:
             return
         self.slow_start = False
-        self.limit = max(1.0, self.limit * self.BACKOFF)
+        self.limit = max(1.0, min(self.limit, float(in_flight)) * self.BACKOFF)
         self.hold = int(self.HOLD_ROUNDS * self.limit)
         self.epoch += 1
 
@@ -189,11 +191,11 @@ class Pacer:
                 adaptive.succeeded(self.in_flight)
         elif isinstance(error, SDKError) and error.status_code in _SHRINK_ON:
             if adaptive is not None:
-                adaptive.overloaded(ticket)
+                adaptive.overloaded(ticket, self.in_flight)
             if error.retry_after is not None:
                 self.gate_until = max(self.gate_until, self.runtime.clock() + error.retry_after)
         elif isinstance(error, APITimeoutError) and adaptive is not None:
-            adaptive.overloaded(ticket)
+            adaptive.overloaded(ticket, self.in_flight)
         self.in_flight -= 1
         self._wake()
 

@@ -174,7 +174,9 @@ class Retrying:
         if floor is not None:
             if not floor <= MAX_RETRY_AFTER_S:
                 raise _ended(error, number, self.started, clock)
-            wait = max(wait, floor)
+            # A server pacing its clients says when: wait that long (or a tenth of the
+            # backoff, should it keep saying "now"). On other statuses it is a floor.
+            wait = max(floor, wait / 10) if paced else max(wait, floor)
         if clock() + wait >= self.deadline or not math.isfinite(wait):
             raise _ended(error, number, self.started, clock)
         if not paced and not runtime.bucket.withdraw(error):  # pacing is not an outage

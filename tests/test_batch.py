@@ -375,8 +375,8 @@ def test_aimd_slow_start_doubles_then_one_decrease_per_overload() -> None:
         limit.succeeded(in_flight=8)
     assert limit.current == 16
     epoch = limit.epoch
-    for _ in range(5):  # five rejections of one burst: one cut
-        limit.overloaded(epoch)
+    for _ in range(5):  # five rejections of one burst: one cut, to 0.95 x in flight
+        limit.overloaded(epoch, in_flight=15)
     assert limit.current == 14 and limit.epoch == epoch + 1
     for _ in range(limit.hold):  # it holds, then probes one per limit's worth
         limit.succeeded(in_flight=14)
@@ -395,7 +395,7 @@ def test_aimd_does_not_grow_an_unused_limit_and_stays_in_bounds() -> None:
         limit.succeeded(in_flight=10)
     assert limit.current == 10
     for _ in range(100):
-        limit.overloaded(limit.epoch)
+        limit.overloaded(limit.epoch, in_flight=10)
     assert limit.current == 1
 
 
@@ -411,9 +411,9 @@ def test_only_overload_moves_the_limit() -> None:
         pacer.settle(0, error)
     assert pacer.limit == 8 and pacer.gate_until == float("-inf")
     for error in (SDKError("x", 429, "", None), APITimeoutError("slow")):
-        pacer.in_flight += 1
+        pacer.in_flight = 8
         pacer.settle(pacer.adaptive.epoch, error)  # type: ignore[union-attr]
-    assert pacer.limit == 6  # 8 x 0.9 x 0.9
+    assert pacer.limit == 7  # 8 in flight: 8 x 0.95 = 7.6, then 7.6 x 0.95 = 7.2
     paced = SDKError("x", 503, "", None)
     paced.retry_after = 30.0
     pacer.in_flight += 1
