@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import gc
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -291,3 +292,20 @@ async def test_a_rewritten_ca_file_is_read_again(ca: trustme.CA, tmp_path: Path)
             await call(emu, ca_bundle=path, retry_config=None)
         ca.cert_pem.write_to_path(str(path))
         assert await call(emu, ca_bundle=path)
+
+
+def test_the_emulator_closes_its_tls_connections_when_it_stops(
+    ca: trustme.CA, ca_file: Path
+) -> None:
+    before = open_sockets()
+    with Emulator(ssl_context=server_context(ca)) as emu:
+        client = ssl.create_default_context(cafile=str(ca_file)).wrap_socket(
+            socket.create_connection(("127.0.0.1", emu.port), timeout=5),
+            server_hostname="127.0.0.1",
+        )
+        client.sendall(b"GET /v1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert client.recv(12) == b"HTTP/1.1 404"  # a keep-alive connection, left open
+    # The emulator's side must not wait for this client's close_notify (which never comes).
+    gc.collect()
+    assert open_sockets() == before + 1
+    client.close()

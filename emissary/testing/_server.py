@@ -155,8 +155,16 @@ class Emulator:
     async def stop(self) -> None:
         """Stop serving and close open connections."""
         runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        if runner is None:
+            return
+        server = runner.server
+        transports = [h.transport for h in server.connections if h.transport] if server else []
+        await runner.cleanup()
+        # A TLS connection still waiting for its peer's close_notify would outlive a loop
+        # closed now (and its socket leak): end those at once.
+        for transport in transports:
+            transport.abort()
+        await asyncio.sleep(0)  # the aborted transports close their sockets on this turn
 
     async def __aenter__(self) -> Emulator:
         await self.start()
