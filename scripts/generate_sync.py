@@ -119,9 +119,10 @@ def signature(func: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[list[str], 
 def _param(arg: ast.arg, default: ast.expr | None) -> str:
     text = f"{arg.arg}: {annotation(arg.annotation)}"
     if default is not None:
-        is_text = isinstance(default, ast.Constant) and isinstance(default.value, str)
-        shown = json.dumps(default.value) if is_text else ast.unparse(default)  # ruff's quotes
-        text += f" = {shown}"
+        if isinstance(default, ast.Constant) and isinstance(default.value, str):
+            text += f" = {json.dumps(default.value)}"  # double quotes, as ruff writes them
+        else:
+            text += f" = {ast.unparse(default)}"
     return text
 
 
@@ -276,7 +277,7 @@ def render(target: Target) -> str:
     """The text of one generated module."""
     tree = ast.parse(target.source.read_text())
     rel = target.source.relative_to(ROOT).as_posix()
-    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and not n.name.startswith("_")]
     body: list[str] = []
     used: set[str] = set()
     for cls in classes:

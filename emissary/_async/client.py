@@ -150,9 +150,10 @@ class AsyncEmissaryClient:
             default_headers=options["default_headers"],
             session_headers=session_headers,
         )
-        # Kept for with_options; the key, URL, headers and proxy (which may hold secrets)
-        # are read from the settings instead, whose repr hides them.
+        # Kept for with_options and pickling; the key, URL, headers and proxy (which may
+        # hold secrets) are read from the settings and `_origins`, whose reprs hide them.
         self._options = {k: v for k, v in options.items() if k not in _SECRET_OPTIONS}
+        self._origins = _Origins(options, None if parent is None else parent)
         self._parent = parent  # keeps the shared pool's owner alive
         self._closed = False
         self._proxies = proxies
@@ -242,6 +243,29 @@ class AsyncEmissaryClient:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the settings, not the connections: the copy opens its own on first use,
+        in whatever process and event loop it lands. A key or server URL given as an
+        argument travels in the pickle; one read from the environment is read again where
+        the copy is built (so a worker uses its own, and the pickle holds no secret)."""
+        return (_rebuild, (type(self), self._pickled_options()))
+
+    def _pickled_options(self) -> dict[str, Any]:
+        options = dict(self._options)
+        if options.get("ssl_context") is not None:
+            raise TypeError(
+                "a client built with ssl_context= cannot be pickled (an ssl.SSLContext does "
+                "not pickle): pass ca_bundle= instead, or build the client where it is used"
+            )
+        origins = self._origins
+        return {
+            **options,
+            "api_key": origins.api_key,
+            "server_url": origins.server_url,
+            "default_headers": self._settings.default_headers or None,
+            "proxy": origins.proxy,
+        }
 
     def __repr__(self) -> str:
         settings = getattr(self, "_settings", None)  # absent if __init__ raised
@@ -343,3 +367,29 @@ class AsyncEmissaryClient:
             elapsed_s=max(0.0, runtime.clock() - started),
             parsed=parsed,
         )
+
+
+class _Origins:
+    """The settings a pickle must not freeze, as the constructor got them: the key and the
+    server URL (None: read from the environment, as the copy will do again) and the proxy.
+    A client made by `with_options` inherits its parent's unless it changed them."""
+
+    __slots__ = ("api_key", "proxy", "server_url")
+
+    def __init__(self, options: dict[str, Any], parent: AsyncEmissaryClient | None) -> None:
+        key, url = options["api_key"], options["server_url"]
+        if parent is None:
+            self.api_key, self.server_url, self.proxy = key, url, options["proxy"]
+            return
+        inherited = parent._origins
+        self.api_key = inherited.api_key if key is parent._settings.api_key else key
+        self.server_url = inherited.server_url if url == parent._settings.server_url else url
+        self.proxy = inherited.proxy
+
+    def __repr__(self) -> str:
+        return "_Origins(<redacted>)"
+
+
+def _rebuild(cls: type[Any], options: dict[str, Any]) -> Any:
+    """A client of `cls` (async or sync) built from pickled options."""
+    return cls(**options)

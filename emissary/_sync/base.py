@@ -5,9 +5,9 @@ from __future__ import annotations
 import weakref
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from .._async.client import _UNSET, AsyncEmissaryClient
+from .._async.client import _UNSET, AsyncEmissaryClient, _rebuild
 from .._config import ApiKeySource
 from .._loop import LoopThread
 from ..utils import RetryBudget, RetryConfig
@@ -97,6 +97,11 @@ class SyncClientBase:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the settings (see `AsyncEmissaryClient.__reduce__`): the copy starts its
+        own loop thread and pool on first use."""
+        return (_rebuild, (type(self), self._async_client._pickled_options()))
 
     def __repr__(self) -> str:
         inner = getattr(self, "_async_client", None)  # absent if __init__ raised
