@@ -1,8 +1,9 @@
 """Developer tasks: ``nox`` runs them all; ``nox -s tests-3.12`` one of them.
 
 Sessions: tests on Python 3.10-3.13, lint (ruff), typecheck (mypy --strict), generated
-(the sync facade is fresh), examples; ``bench`` (the full side-by-side benchmark, needs
-nginx) and ``bench_quick`` (the floor and emissary only, as CI runs it) on request.
+(the sync facade is fresh), examples; ``distributed`` (Ray and Dask, which CI runs
+apart); ``bench`` (the full side-by-side benchmark, needs nginx) and ``bench_quick`` (the
+floor and emissary only, as CI runs it) on request.
 """
 
 from __future__ import annotations
@@ -59,6 +60,17 @@ def examples(session: nox.Session) -> None:
     session.run("python", "examples/quickstart.py")
     session.run("python", "examples/async_service.py")
     session.run("python", "examples/see_and_steer.py")
+
+
+@nox.session(python="3.11")
+def distributed(session: nox.Session) -> None:
+    """Ray Data and Dask: tests/distributed (a local Ray, a LocalCluster) and the Ray
+    example with a few rows; apart from the main suite, which does not install them."""
+    session.install("-e", ".[distributed]")
+    session.run(
+        "python", "-m", "pytest", "tests/distributed", "-o", "addopts=-ra", *session.posargs
+    )
+    session.run("python", "examples/ray_pipeline.py", "--rows", "2000")
 
 
 @nox.session(python="3.11")

@@ -1,0 +1,1 @@
+"""Integrations with distributed data pipelines; each imports its framework lazily."""
