@@ -32,6 +32,11 @@ from .errors import ConfigurationError
 
 CA_FILE_ENV = "SSL_CERT_FILE"
 CA_DIR_ENV = "SSL_CERT_DIR"
+_AT_IMPORT = (os.environ.get(CA_FILE_ENV) or None, os.environ.get(CA_DIR_ENV) or None)
+_AIOHTTP_SEES_THE_SAME = "aiohttp" not in sys.modules
+"""aiohttp builds its default context when it is imported, which (unless it was imported
+before) happens right after this module, by `_transport`: with the variables in
+`_AT_IMPORT`. A client built while they are unchanged can use that context as it is."""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -242,8 +247,10 @@ def tls_context(
     native_tls: bool,
     trust_env: bool,
     environ: Mapping[str, str],
-) -> ssl.SSLContext:
-    """The context a client verifies servers with (see the module's docstring)."""
+) -> ssl.SSLContext | None:
+    """The context a client verifies servers with (see the module's docstring); None when
+    aiohttp's default one is that context already (the variables unchanged since aiohttp
+    read them), which saves loading the system's CA bundle again (tens of milliseconds)."""
     if not isinstance(native_tls, bool):
         raise ConfigurationError(f"native_tls must be True or False, got {native_tls!r}")
     if ssl_context is not None:
@@ -301,6 +308,8 @@ def tls_context(
             f"{CA_DIR_ENV} names no directory ({capath!r}): fix or unset it, or pass "
             "trust_env=False"
         )
+    if _AIOHTTP_SEES_THE_SAME and (cafile, capath) == _AT_IMPORT:
+        return None
     if cafile is None and capath is None:
         return _own_context("the default CA", None, None, None)
     defaults = ssl.get_default_verify_paths()
