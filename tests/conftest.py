@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
+import trustme
 
 from emissary import AsyncEmissaryClient, EmissaryClient
 from emissary.testing import Emulator, RetryClock
+
+from .tls import write_ca
 
 PROJECT = "demo-project"
 DEPLOYMENT = "demo-deployment"
@@ -59,3 +63,15 @@ def sync_client(thread_emulator: Emulator) -> Iterator[EmissaryClient]:
 def fake_time(client: AsyncEmissaryClient | EmissaryClient, **options: float) -> RetryClock:
     """Make `client`'s retries instant, on a virtual clock (for the test's life)."""
     return RetryClock(seed=7, **options).install(client)
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    """A private certificate authority (``trustme``), one per test module."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
+    """That CA's certificate as a PEM file."""
+    return write_ca(ca, tmp_path)

@@ -22,7 +22,7 @@ from emissary.testing import Emulator, instant_retries
 
 from .conftest import DEPLOYMENT, PROJECT
 from .proxies import RecordingProxy, Tinyproxy, free_port, tinyproxy
-from .tls import server_context, write_ca
+from .tls import server_context
 
 pytestmark = pytest.mark.anyio
 
@@ -32,16 +32,6 @@ ARGS: dict[str, Any] = {
     "request_body": {"prompt": "hello", "max_new_tokens": 3},
 }
 USER, PASSWORD = "alice", "s3cret-Pa55word"
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
-    return write_ca(ca, tmp_path)
 
 
 @pytest.fixture

@@ -38,16 +38,6 @@ ARGS: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
-    return write_ca(ca, tmp_path)
-
-
 @pytest.fixture(autouse=True)
 def system_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     """This machine sets SSL_CERT_FILE / SSL_CERT_DIR: each test sets its own."""
