@@ -307,8 +307,10 @@ class AsyncEmissaryClient:
         headers = settings.call_headers(request.headers, request.idempotency_key)
         runtime = self._retry_runtime
         observer = self._observer
-        span = observer.start(request, url) if observer.active else None
+        # A batch admits the call before its span starts: one cancelled while it waits
+        # leaves no span open.
         ticket = 0 if pacer is None else await pacer.admit()
+        span = observer.start(request, url) if observer.active else None
         started = runtime.clock()
         max_bytes = settings.max_response_bytes
         log = debug_enabled()
