@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
@@ -62,11 +62,24 @@ class _Switch(Sampler):
 _SWITCH = _Switch()
 
 
+class _Started(SpanProcessor):
+    """Counts the spans started (the exporter sees only those that end)."""
+
+    count = 0
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.count += 1
+
+
+_STARTED = _Started()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def tracer_provider() -> Iterator[None]:
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         provider = TracerProvider(sampler=_SWITCH)
         provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+        provider.add_span_processor(_STARTED)
         trace.set_tracer_provider(provider)
     _SWITCH.on = True
     yield
@@ -270,7 +283,7 @@ def test_spans_start_once_a_provider_is_set_after_the_client_was_made() -> None:
     proc = run_python(
         """
         from opentelemetry import trace
-        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
         from emissary import EmissaryClient
@@ -309,3 +322,31 @@ async def test_spans_never_hold_proxy_credentials(
     assert password not in everything_in(span) + json.dumps(
         [dict(e.attributes or {}) for e in span.events], default=str
     )
+
+
+async def test_a_cancelled_batch_leaves_no_span_open(
+    emulator: Emulator, client: AsyncEmissaryClient, spans: InMemorySpanExporter
+) -> None:
+    import asyncio
+
+    emulator.faults.hang(50)
+    started = _STARTED.count
+    task = asyncio.ensure_future(
+        client.deployments.completions.batch(
+            project_id=PROJECT,
+            deployment_id=DEPLOYMENT,
+            requests=[{"prompt": "p"}] * 30,
+            max_concurrency=20,  # 20 rows under way, 8 of them in flight, 12 waiting
+        )
+    )
+    for _ in range(500):  # bounded: 5 s
+        if emulator.in_flight == 8:
+            break
+        await asyncio.sleep(0.01)
+    assert emulator.in_flight == 8
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    ended = spans.get_finished_spans()
+    assert len(ended) == 8 and _STARTED.count - started == 8  # none started and left open
+    assert all(span.status.status_code == StatusCode.ERROR for span in ended)
