@@ -17,6 +17,7 @@ when it is imported). `describe_certificate_error` turns a failed check into adv
 from __future__ import annotations
 
 import functools
+import importlib
 import ipaddress
 import os
 import ssl
@@ -361,7 +362,7 @@ def _own_context(
 @functools.lru_cache(maxsize=1)
 def _native_context() -> ssl.SSLContext:
     try:
-        import truststore
+        truststore = importlib.import_module("truststore")  # an extra: untyped here
     except ImportError:
         raise ConfigurationError(
             "native_tls=True needs the truststore package: "

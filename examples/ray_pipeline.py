@@ -15,7 +15,7 @@ import time
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keep a local Ray on loopback
 
-import ray
+import ray  # type: ignore[import-not-found, unused-ignore]
 
 from emissary.integrations.ray import Completions
 from emissary.testing import Emulator

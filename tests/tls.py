@@ -64,17 +64,18 @@ class HandshakeServer:
                 return
             self.connections += 1
             conn.settimeout(5)
-            with conn:
-                try:
-                    with self.context.wrap_socket(conn, server_side=True):
+            tls = self.context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+            try:
+                tls.do_handshake()
+            except OSError:
+                # Hang up gently, on the raw socket: a close with the client's request
+                # unread would send a reset, which can overtake the TLS alert on its way.
+                with socket.socket(fileno=tls.detach()) as raw, contextlib.suppress(OSError):
+                    raw.shutdown(socket.SHUT_WR)
+                    while raw.recv(65536):
                         pass
-                except OSError:
-                    # Hang up gently: a close with the client's request unread would send a
-                    # reset, which can overtake the TLS alert on its way to the client.
-                    with contextlib.suppress(OSError):
-                        conn.shutdown(socket.SHUT_WR)
-                        while conn.recv(65536):
-                            pass
+            else:
+                tls.close()
 
     def __enter__(self) -> HandshakeServer:
         self._thread.start()
