@@ -228,11 +228,18 @@ def wait_for_lines(output: Path, count: int, process: subprocess.Popen[str]) -> 
 
 
 def test_kill_9_mid_run_then_resume_runs_every_row_exactly_once(tmp_path: Path) -> None:
-    with Emulator(latency_ms=40) as emu:
+    with Emulator(latency_ms=5) as emu:
+        # 30 rows are answered, then the 8 in flight hang: the kill comes while they wait.
+        emu.faults.delay(0, 30).hang(8)
         source = write_input(tmp_path / "in.jsonl", 200)
         output = tmp_path / "out.jsonl"
         process = start_batch(emu, source, output)
         wait_for_lines(output, 30, process)
+        for _ in range(500):  # bounded: 10 s
+            if emu.in_flight == 8:
+                break
+            time.sleep(0.02)
+        assert emu.in_flight == 8
         process.kill()  # SIGKILL: no cleanup at all
         process.communicate(timeout=10)
         first_run = len(emu.requests)
@@ -248,8 +255,8 @@ def test_kill_9_mid_run_then_resume_runs_every_row_exactly_once(tmp_path: Path) 
     assert len(keys) == 200
     assert all(len(k) == 1 for k in keys.values())  # re-sent rows kept their keys
     resent = len(emu.requests) - 200
-    assert 0 < resent <= 8  # only the rows in flight at the kill were sent twice
-    assert first_run >= 30
+    assert resent == 8  # the rows in flight at the kill, sent again (with their keys)
+    assert first_run == 38
 
 
 def test_sigint_exits_130_and_leaves_a_resumable_output(tmp_path: Path) -> None:
