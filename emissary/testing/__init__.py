@@ -22,19 +22,38 @@ retries on a virtual clock (`RetryClock`); ``clock.sleeps`` lists the waits it c
 
 from ._clock import RetryClock, instant_retries
 from ._faults import Fault, FaultPlan
-from ._generator import DEFAULT_MAX_NEW_TOKENS, MAX_NEW_TOKENS_LIMIT, generate_completion
-from ._server import DEFAULT_API_KEY, DEFAULT_DEPLOYMENTS, Emulator, RecordedRequest
+from ._generator import (
+    CANDIDATES_PER_WORD,
+    DEFAULT_MAX_NEW_TOKENS,
+    MAX_NEW_TOKENS_LIMIT,
+    VOCABULARY_SIZE,
+    choose_words,
+    generate_completion,
+)
+from ._server import (
+    DEFAULT_API_KEY,
+    DEFAULT_DEPLOYMENTS,
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_READ_TIMEOUT_S,
+    Emulator,
+    RecordedRequest,
+)
 
 __all__ = [
+    "CANDIDATES_PER_WORD",
     "DEFAULT_API_KEY",
     "DEFAULT_DEPLOYMENTS",
+    "DEFAULT_IDLE_TIMEOUT_S",
     "DEFAULT_MAX_NEW_TOKENS",
+    "DEFAULT_READ_TIMEOUT_S",
     "MAX_NEW_TOKENS_LIMIT",
+    "VOCABULARY_SIZE",
     "Emulator",
     "Fault",
     "FaultPlan",
     "RecordedRequest",
     "RetryClock",
+    "choose_words",
     "generate_completion",
     "instant_retries",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import logging
 import os
 import signal
 import sys
@@ -77,6 +78,9 @@ async def serve(options: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 after Ctrl-C or SIGTERM, 2 for bad options or an address in use."""
     options = parse_args(argv)
+    # Warnings and the emulator's own bugs, with their tracebacks, on stderr; a bad request
+    # from a client is an INFO line, not shown (a full, unread stderr pipe would stall it).
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(serve(options))
     except ValueError as exc:

@@ -1,14 +1,19 @@
-"""The emulator's toy language model: deterministic text of an exact length.
+"""The emulator's toy language model: deterministic text of an exact length, at little cost.
 
 The same request always gives the same text; each generation setting (and the prompt, the
 project and the deployment) changes it. The text has exactly ``max_new_tokens``
 whitespace-separated words and never repeats an n-gram of ``no_repeat_ngram_size`` words.
+Its cost is linear in the length whatever the settings (see `choose_words`), so no request
+can tie up the emulator's event loop.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import random
+from collections.abc import Iterator
 
 import msgspec
 
@@ -19,10 +24,17 @@ DEFAULT_MAX_NEW_TOKENS = 16
 MAX_NEW_TOKENS_LIMIT = 4096
 """The emulator refuses (400) requests for more words than this."""
 VOCABULARY_SIZE = 512
+"""Words ``0`` to ``VOCABULARY_SIZE - 1`` are the vocabulary; later ones are fresh words."""
+CANDIDATES_PER_WORD = 4
+"""At most this many candidates are tried for a word before a fresh one is used instead."""
 
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
 _SYLLABLES = [c + v for c in _CONSONANTS for v in _VOWELS]
+# n-grams are compared by a polynomial hash modulo a Mersenne prime: equal n-grams hash
+# alike, so a collision can only refuse a candidate that was fine, never let a repeat through.
+_HASH_MODULUS = (1 << 61) - 1
+_HASH_BASE = 0x9E3779B97F4A7C15 % _HASH_MODULUS
 
 
 def word(index: int) -> str:
@@ -40,33 +52,49 @@ def word(index: int) -> str:
 
 def generate_completion(project_id: str, deployment_id: str, body: RequestBody) -> str:
     """The deterministic completion for a request."""
-    length = body.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-    n = body.no_repeat_ngram_size or 0
     seed = hashlib.sha256(
         msgspec.json.encode([project_id, deployment_id, body]), usedforsecurity=False
     ).digest()
-    rng = random.Random(seed)
     vocabulary = VOCABULARY_SIZE if not body.top_k else min(body.top_k, VOCABULARY_SIZE)
+    draw = functools.partial(random.Random(seed).randrange, vocabulary)
+    words = choose_words(
+        iter(draw, None),  # endless: randrange never returns None
+        body.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
+        body.no_repeat_ngram_size or 0,
+    )
+    return " ".join(map(word, words))
+
+
+def choose_words(candidates: Iterator[int], length: int, no_repeat_ngram_size: int) -> list[int]:
+    """The indices (for `word`) of a text of `length` words that never repeats an n-gram of
+    `no_repeat_ngram_size` words (0: any may repeat).
+
+    Each word is the first of at most `CANDIDATES_PER_WORD` `candidates` (vocabulary
+    indices, below `VOCABULARY_SIZE`) that completes no n-gram seen before; when all of
+    them would, it is a fresh word, found nowhere else in the text, so no n-gram holding it
+    can repeat. Checking a candidate costs the same whatever the n-gram size (a rolling
+    hash), so the whole is linear in `length`: at most ``CANDIDATES_PER_WORD * length``
+    candidates are drawn, whatever the settings.
+    """
+    n = no_repeat_ngram_size
+    if n == 0:
+        return list(itertools.islice(candidates, length))
+    shift = pow(_HASH_BASE, n - 1, _HASH_MODULUS)  # a word's weight n - 1 words later
+    prefixes = [0]  # prefixes[i]: the hash of the first i words
+    seen: set[int] = set()  # the hashes of the n-grams so far
     words: list[int] = []
-    seen: set[tuple[int, ...]] = set()
     for position in range(length):
-        start = rng.randrange(vocabulary)
-        choice = None
-        for step in range(vocabulary):
-            candidate = (start + step) % vocabulary
-            if n == 0 or not _repeats(words, candidate, n, seen):
-                choice = candidate
-                break
-        if choice is None:  # every vocabulary word would repeat an n-gram: use a fresh one
-            choice = VOCABULARY_SIZE + position
-        words.append(choice)
-        if n and len(words) >= n:
-            seen.add(tuple(words[-n:]))
-    return " ".join(word(i) for i in words)
-
-
-def _repeats(words: list[int], candidate: int, n: int, seen: set[tuple[int, ...]]) -> bool:
-    if len(words) < n - 1:
-        return False
-    gram = (*words[len(words) - (n - 1) :], candidate) if n > 1 else (candidate,)
-    return gram in seen
+        start = position - (n - 1)  # where an n-gram ending at this word starts
+        if start < 0:  # no n-gram ends here yet: any candidate will do
+            words.append(next(candidates))
+        else:
+            head = (prefixes[position] - prefixes[start] * shift) % _HASH_MODULUS
+            choice = VOCABULARY_SIZE + position  # a fresh word, unless a candidate fits
+            for candidate in itertools.islice(candidates, CANDIDATES_PER_WORD):
+                if (head * _HASH_BASE + candidate) % _HASH_MODULUS not in seen:
+                    choice = candidate
+                    break
+            seen.add((head * _HASH_BASE + choice) % _HASH_MODULUS)
+            words.append(choice)
+        prefixes.append((prefixes[-1] * _HASH_BASE + words[-1]) % _HASH_MODULUS)
+    return words

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import heapq
+import logging
 import math
 import secrets
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
 from ..models import GetCompletionsFromDeploymentRequestBody as RequestBody
@@ -28,8 +30,16 @@ DEFAULT_DEPLOYMENTS = ("demo-project/demo-deployment",)
 DEFAULT_HOST = "127.0.0.1"
 REQUEST_ID_HEADER = "X-Request-Id"
 
+DEFAULT_IDLE_TIMEOUT_S = 75.0
+"""How long a connection may wait for its next request before the emulator closes it."""
+DEFAULT_READ_TIMEOUT_S = 60.0
+"""How long a request's body may take to arrive before the emulator answers 408."""
+
 _BODY_DECODER = msgspec.json.Decoder(RequestBody, strict=True)
 _ENCODER = msgspec.json.Encoder()
+_BAD_INPUT = (HttpProcessingError, web.RequestPayloadError)  # what aiohttp raises on bad bytes
+logger = logging.getLogger("emissary.testing")
+"""The emulator's log: requests it could not parse (INFO, one line each) and its own bugs."""
 
 
 class RecordedRequest(msgspec.Struct, frozen=True):
@@ -81,6 +91,14 @@ class Emulator:
     of those in progress will be done), recorded with ``fault="over_capacity"``;
     `latency_ms` is how long each answer takes. `max_in_flight` is the most requests it
     has served at once.
+
+    As a server it holds up against any client: bytes that are not HTTP (or TLS sent to
+    its plain-HTTP port) get a 400 and one INFO line on the ``emissary.testing`` logger,
+    never a traceback on stderr; a body it cannot read (a bad ``Content-Encoding``) gets a
+    400, one slower than `read_timeout_s` a 408; a connection is closed once it has waited
+    `idle_timeout_s` for its next request (idle, or with a request head that never ends).
+    `requests` keeps every request until you clear it (``emu.requests.clear()``), so a
+    long-running emulator grows by one record per request; nothing else does.
     """
 
     def __init__(
@@ -93,6 +111,8 @@ class Emulator:
         ssl_context: ssl.SSLContext | None = None,
         capacity: int | None = None,
         latency_ms: float = 0.0,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
     ) -> None:
         if capacity is not None and (not isinstance(capacity, int) or capacity < 1):
             raise ValueError(f"capacity must be a positive integer or None, got {capacity!r}")
@@ -106,11 +126,19 @@ class Emulator:
         self.ssl_context = ssl_context
         self.capacity = capacity
         self.latency_ms = latency_ms
-        self.in_flight = 0
-        """Requests being served now."""
+        self.idle_timeout_s = _positive_seconds("idle_timeout_s", idle_timeout_s)
+        """A connection that has waited this long for its next request is closed (75 s, as
+        nginx and aiohttp's classic default): from its opening (over TLS, the end of its
+        handshake, which asyncio bounds to 60 s) or its last answer to the end of its next
+        request's head."""
+        self.read_timeout_s = _positive_seconds("read_timeout_s", read_timeout_s)
+        """A request whose body has not all arrived this long after its head is answered
+        408 and its connection closed."""
         self.max_in_flight = 0
         """The most requests served at once so far."""
-        self._finishing: list[float] = []  # a heap: when each request in progress is done
+        # When each request in progress (by request id) should be done, for 429s'
+        # retry-after-ms: an entry lives exactly as long as its request.
+        self._busy_until: dict[str, float] = {}
         self.projects = _parse_deployments(deployments)
         self.requests: list[RecordedRequest] = []
         self.faults = FaultPlan()
@@ -120,6 +148,11 @@ class Emulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._served = 0
         self._id_prefix = secrets.token_hex(4)  # unique across emulators and runs
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being served now."""
+        return len(self._busy_until)
 
     @property
     def url(self) -> str:
@@ -142,6 +175,8 @@ class Emulator:
             handle_signals=False,
             handler_cancellation=True,  # a hung handler ends when its client leaves
             shutdown_timeout=1.0,
+            keepalive_timeout=self.idle_timeout_s,
+            logger=_ServerLog(logger),
         )
         await runner.setup()
         site = web.TCPSite(
@@ -220,10 +255,46 @@ class Emulator:
         self._loop = self._thread = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
+        """Every request, whatever its route: record it, then answer, fail or refuse it."""
+        try:
+            body = await asyncio.wait_for(request.read(), self.read_timeout_s)
+        except asyncio.TimeoutError:
+            message = f"the request body did not arrive in {self.read_timeout_s:g} s"
+            return self._refuse(request, 408, message)
+        except _BAD_INPUT as exc:  # e.g. Content-Encoding: gzip on a body that is not gzip
+            return self._refuse(request, 400, f"unreadable request body: {_one_line(exc)}")
         loop = asyncio.get_running_loop()
         over = self.capacity is not None and self.in_flight >= self.capacity
         fault = None if over else self.faults.next()
+        request_id = self._record(
+            request, body, "over_capacity" if over else fault.kind if fault else None
+        )
+        if over:
+            now = loop.time()
+            upcoming = [done for done in self._busy_until.values() if done > now]
+            wait_ms = (min(upcoming) - now) * 1000 if upcoming else 1.0
+            response: web.StreamResponse = _error(429, "the deployment is at capacity")
+            response.headers["retry-after-ms"] = str(max(1, math.ceil(wait_ms)))
+            response.headers[REQUEST_ID_HEADER] = request_id
+            return response
+        self._busy_until[request_id] = loop.time() + self.latency_ms / 1000
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency_ms:
+                await asyncio.sleep(self.latency_ms / 1000)
+            if fault is None:
+                response = self._answer(request, body)
+            else:
+                response = await _inject(
+                    fault, request, lambda: self._answer(request, body), request_id
+                )
+        finally:
+            del self._busy_until[request_id]
+        response.headers.setdefault(REQUEST_ID_HEADER, request_id)
+        return response
+
+    def _record(self, request: web.Request, body: bytes, fault: str | None) -> str:
+        """Keep a request in `requests`; its request id."""
         peername = request.transport.get_extra_info("peername") if request.transport else None
         peer = f"{peername[0]}:{peername[1]}" if peername else "?"
         self._served += 1
@@ -235,36 +306,18 @@ class Emulator:
                 CIMultiDict(request.headers),
                 body,
                 peer,
-                "over_capacity" if over else fault.kind if fault else None,
+                fault,
                 request_id,
                 time.monotonic(),
             )
         )
-        if over:
-            finishing = self._finishing
-            while finishing and finishing[0] <= loop.time():
-                heapq.heappop(finishing)
-            wait_ms = (finishing[0] - loop.time()) * 1000 if finishing else 1.0
-            response: web.StreamResponse = _error(429, "the deployment is at capacity")
-            response.headers["retry-after-ms"] = str(max(1, math.ceil(wait_ms)))
-            response.headers[REQUEST_ID_HEADER] = request_id
-            return response
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        done_at = loop.time() + self.latency_ms / 1000
-        heapq.heappush(self._finishing, done_at)
-        try:
-            if self.latency_ms:
-                await asyncio.sleep(self.latency_ms / 1000)
-            if fault is None:
-                response = self._answer(request, body)
-            else:
-                response = await _inject(
-                    fault, request, lambda: self._answer(request, body), request_id
-                )
-        finally:
-            self.in_flight -= 1
-        response.headers.setdefault(REQUEST_ID_HEADER, request_id)
+        return request_id
+
+    def _refuse(self, request: web.Request, status: int, message: str) -> web.Response:
+        """The answer to a request whose body could not be read; its connection closes."""
+        response = _error(status, message)
+        response.headers[REQUEST_ID_HEADER] = self._record(request, b"", None)
+        response.force_close()
         return response
 
     def _answer(self, request: web.Request, body: bytes) -> web.Response:
@@ -348,6 +401,47 @@ async def _inject(
         await asyncio.sleep(fault.seconds)
     await stream.write_eof()
     return stream
+
+
+if TYPE_CHECKING:  # subscriptable at run time from Python 3.11 only
+    _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
+else:
+    _LoggerAdapter = logging.LoggerAdapter
+
+
+class _ServerLog(_LoggerAdapter):
+    """aiohttp's server log, for the emulator: a request aiohttp could not parse (garbage,
+    a bad header line, TLS sent to the plain-HTTP port) is one INFO line with no traceback,
+    so no client can flood stderr (or, when nobody reads it, fill the pipe and stall the
+    server). Anything else, a bug of the emulator, keeps its traceback."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log as `logging.LoggerAdapter.log`, bad input on one line at INFO at most."""
+        error = kwargs.get("exc_info")
+        if error is True:
+            error = sys.exc_info()[1]
+        elif isinstance(error, tuple):
+            error = error[1]
+        if isinstance(error, _BAD_INPUT):
+            level = min(level, logging.INFO)
+            msg, args = f"{msg}: %s", (*args, _one_line(error))
+            kwargs["exc_info"] = None
+        super().log(level, msg, *args, **kwargs)
+
+
+def _one_line(error: BaseException) -> str:
+    """What was wrong with a request's bytes, on one line (aiohttp's text spans several)."""
+    if isinstance(error, web.RequestPayloadError) and error.__cause__ is not None:
+        error = error.__cause__  # the parser's own error, wrapped for the handler
+    text = error.message if isinstance(error, HttpProcessingError) else str(error)
+    return " ".join(str(text).split())
+
+
+def _positive_seconds(name: str, value: float) -> float:
+    """`value` as a float, or ValueError naming the setting if it is not seconds > 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
+    return float(value)
 
 
 def _close(request: web.Request) -> None:
