@@ -41,7 +41,7 @@ def environment(emu: Emulator) -> dict[str, str]:
 
 
 def emissary(
-    emu: Emulator, *args: str, stdin: str | None = None, timeout: float = 60
+    emu: Emulator, *args: str, stdin: str | None = None, timeout: float = 60, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "emissary", *args],
@@ -49,7 +49,7 @@ def emissary(
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=ROOT,
+        cwd=cwd,
         env=environment(emu),
     )
 
@@ -140,22 +140,23 @@ def test_the_emulator_command(emu: Emulator) -> None:
 
 def test_batch_answers_every_line_once_bad_lines_included(emu: Emulator, tmp_path: Path) -> None:
     custom = json.dumps({"custom_id": "mine-3", "body": {"prompt": "custom", "max_new_tokens": 2}})
-    source = write_input(tmp_path / "in.jsonl", 40, {3: custom, 5: "not json", 9: "[1, 2]", 11: ""})
+    bad_lines = {5: "not json", 9: "[1, 2]", 12: "{"}
+    source = write_input(tmp_path / "in.jsonl", 40, {3: custom, 11: "", **bad_lines})
     output = tmp_path / "out.jsonl"
     result = emissary(emu, "batch", str(source), "-o", str(output), *TARGET, "--concurrency", "8")
     assert result.returncode == 1, result.stderr  # some rows failed
     rows = rows_of(output)
-    assert sorted(r["index"] for r in rows) == list(range(40))
+    assert sorted(r["index"] for r in rows) == [i for i in range(40) if i != 11]  # 11: blank
     by_index = {r["index"]: r for r in rows}
     assert by_index[3]["custom_id"] == "mine-3" and by_index[3]["completion"]["response"]
-    for bad in (5, 9, 11):
+    for bad in bad_lines:
         assert by_index[bad]["completion"] is None
         assert by_index[bad]["error"]["type"] == "RequestValidationError"
         assert f"line {bad + 1}" in by_index[bad]["error"]["message"]
     good = [r for r in rows if r["error"] is None]
-    assert len(good) == 37 == len(emu.requests)
+    assert len(good) == 36 == len(emu.requests)
     assert {r["request_id"] for r in good} == {seen.request_id for seen in emu.requests}
-    assert "40 rows" in result.stderr and "37 succeeded, 3 failed" in result.stderr
+    assert "39 rows" in result.stderr and "36 succeeded, 3 failed" in result.stderr
 
 
 def test_batch_exit_0_and_the_server_errors_in_rows(emu: Emulator, tmp_path: Path) -> None:
