@@ -1,7 +1,7 @@
 """A Ray Data pipeline of prompts through `emissary.integrations.ray.Completions`, against
 the bundled emulator (a deployment serving 64 requests at once, 50 ms each):
 
-    pip install 'emissary-python[ray]'
+    pip install '.[ray]'    # from a checkout; once published: 'emissary-python[ray]'
     python examples/ray_pipeline.py --rows 10000
 
 Prints the rows per second and the rows that failed.
@@ -42,7 +42,9 @@ def main() -> None:
                     "server_url": emu.url,
                     "max_concurrency": 64 // options.actors,  # the deployment's capacity, split
                 },
-                concurrency=options.actors,
+                # A fixed pool of actors, each with one client (Ray 2.51 deprecated
+                # concurrency=N for this; compute= works on every Ray the extra allows).
+                compute=ray.data.ActorPoolStrategy(size=options.actors),
                 num_cpus=0.5,  # an actor mostly waits on the network: leave CPUs to reading
                 batch_size=256,
             ).materialize()

@@ -6,7 +6,7 @@
     results = ray.data.from_items([{"prompt": p} for p in prompts]).map_batches(
         Completions,
         fn_constructor_kwargs={"project_id": "my-project", "deployment_id": "my-deployment"},
-        concurrency=4,  # actors
+        compute=ray.data.ActorPoolStrategy(size=4),  # 4 actors (not concurrency=4: deprecated)
         batch_size=64,
     )
 

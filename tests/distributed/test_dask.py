@@ -25,9 +25,9 @@ def test_the_dask_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("EMISSARY_CLIENT_API_KEY", emu.api_key)
         monkeypatch.setenv("EMISSARY_SERVER_URL", emu.url)
         prompts = [f"prompt {i}" for i in range(250)]
-        namespace: dict[str, object] = {"prompts": prompts}
+        namespace: dict[str, object] = {"__name__": "dask_recipe"}  # not "__main__"
         exec(recipe, namespace)
-        answers = namespace["answers"]
+        answers = namespace["answer_all"](prompts)  # type: ignore[operator]
         with EmissaryClient() as client:
             expected = [
                 client.deployments.completions.create(

@@ -66,7 +66,7 @@ def test_every_row_is_answered_a_bad_row_is_an_error_and_a_batch_runs_concurrent
     dataset = ray.data.from_items(rows).map_batches(
         Completions,
         fn_constructor_kwargs=kwargs(emu),
-        concurrency=1,  # one actor: requests in flight at once come from one batch
+        compute=ray.data.ActorPoolStrategy(size=1),  # one actor: in flight from one batch
         batch_size=100,
     )
     out = sorted(dataset.take_all(), key=lambda row: int(row["prompt"].split()[1]))
@@ -90,7 +90,7 @@ def test_pandas_batches_and_settings_from_columns(cluster: None, emu: Emulator) 
     dataset = ray.data.from_items(rows).map_batches(
         Completions,
         fn_constructor_kwargs=kwargs(emu, prompt_column="text", settings={"temperature": 0.5}),
-        concurrency=2,
+        compute=ray.data.ActorPoolStrategy(size=2),
         batch_size=10,
         batch_format="pandas",
     )
