@@ -23,16 +23,17 @@ import importlib
 import math
 import sys
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sized
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, cast
 
 from .errors import (
     APIConnectionError,
     APITimeoutError,
+    BatchInputError,
     ConfigurationError,
     EmissaryError,
     SDKError,
 )
-from .models import BatchResult
+from .models import BatchFailure, BatchOutcome, BatchResult, BatchSuccess
 
 if TYPE_CHECKING:
     from ._protocol import Request
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
         ) -> APIResponse[Any]: ...
 
 
+T = TypeVar("T")
 Concurrency = int | Literal["auto"]
 Progress = bool | Callable[[int, int, "int | None"], None]
 """``progress=``: True for a bar on stderr, or a callable given (done, failed, total)."""
@@ -227,15 +229,31 @@ class _Bar:
         self.bar.close()
 
 
-class Batch:
-    """The rows of one batch, as an async iterator of `models.BatchResult` (see the module
-    docstring); ``iter_batch`` returns one. Close it (``aclose()``, or ``async with``) to
-    stop early: rows in flight are cancelled and their connections closed."""
+REORDER_BUFFER_BYTES = 32 << 20
+"""With ``ordered=True``, finished rows wait for every earlier one before they are handed
+out. They may hold this much (32 MiB, estimated from their response bodies) before no new
+row starts: a row that retries for a minute then holds up memory, not the rows behind it."""
+_PARKED_OVERHEAD = 512
+"""What a waiting result is taken to cost beyond its response body, in bytes."""
+
+
+class Batch(Generic[T]):
+    """The rows of one batch, as an async iterator of `models.BatchOutcome` (see the
+    module docstring); ``iter_batch`` returns one. Close it (``aclose()``, or ``async
+    with``) to stop early: rows in flight are cancelled and their connections closed.
+    Dropping it without closing cancels them too.
+
+    If the input iterable raises, the rows in flight finish and are handed out, then
+    `BatchInputError` is raised from the input's exception.
+
+    (This object is what the caller holds; its rows run in a `_Rows` that the event loop's
+    tasks refer to. So the caller dropping it is seen, and stops them.)
+    """
 
     def __init__(
         self,
         client: _Client,
-        describe: Callable[[Any], Request[Any]],
+        describe: Callable[[Any], Request[T]],
         items: Iterable[Any] | AsyncIterable[Any],
         *,
         concurrency: Concurrency,
@@ -248,207 +266,296 @@ class Batch:
         total: int | None = None,
     ) -> None:
         check_batch_options(concurrency, max_concurrency, requests_per_minute, progress)
-        self._client = client
-        self._describe = describe
-        self._sync_items: Iterator[Any] | None = None
-        self._async_items: AsyncIterator[Any] | None = None
         if isinstance(items, AsyncIterable):
-            self._async_items = items.__aiter__()
+            source: Iterator[Any] | AsyncIterator[Any] = items.__aiter__()
         elif isinstance(items, Iterable) and not isinstance(items, str | bytes | dict):
-            self._sync_items = iter(items)
+            source = iter(items)
         else:
             raise ConfigurationError(
                 "requests must be an iterable of request bodies (a list, a generator, ...), "
                 f"got {type(items).__name__}"
             )
-        self.total = len(items) if total is None and isinstance(items, Sized) else total
+        if total is None and isinstance(items, Sized):
+            total = len(items)
+        self.total = total
         """How many rows the input has, when it says so (a list does; a generator not)."""
-        self.pacer = Pacer(
-            concurrency=concurrency,
-            max_concurrency=max_concurrency,
-            requests_per_minute=requests_per_minute,
-            runtime=client._retry_runtime,
+        self._rows: _Rows[T] = _Rows(
+            client,
+            describe,
+            source,
+            Pacer(
+                concurrency=concurrency,
+                max_concurrency=max_concurrency,
+                requests_per_minute=requests_per_minute,
+                runtime=client._retry_runtime,
+            ),
+            retries=retries,
+            timeout_ms=timeout_ms,
+            slots=max_concurrency if concurrency == "auto" else int(concurrency),
+            ordered=ordered,
+            progress=progress,
+            total=total,
         )
-        self._retries, self._timeout_ms = retries, timeout_ms
-        self._slots = max_concurrency if concurrency == "auto" else int(concurrency)
-        """Rows started and not yet handed out: bounds the memory of any input."""
-        self._ordered = ordered
-        self._next_index = 0
-        self._next_out = 0
-        self._exhausted = False
-        self._closed = False
-        self._tasks: set[asyncio.Task[BatchResult]] = set()
-        self._ready: collections.deque[BatchResult] = collections.deque()
-        self._parked: dict[int, BatchResult] = {}  # ordered: finished, waiting their turn
-        self._wakeup: asyncio.Event | None = None
-        self._failure: BaseException | None = None
-        self.done = 0
-        self.failed = 0
-        self._bar: _Bar | None = None
-        self._progress: Callable[[int, int, int | None], None] | None = None
-        if progress is True:
-            self._bar = _Bar(self.total)
-            self._progress = self._bar
-        elif callable(progress):
-            self._progress = progress
 
-    def __aiter__(self) -> Batch:
+    @property
+    def pacer(self) -> Pacer:
+        """What admits the batch's attempts (its limit, and the most seen in flight)."""
+        return self._rows.pacer
+
+    def __aiter__(self) -> Batch[T]:
         return self
 
-    async def __aenter__(self) -> Batch:
+    async def __aenter__(self) -> Batch[T]:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def __anext__(self) -> BatchResult:
-        while not self._ready:
-            if not await self._wait():
+    async def __anext__(self) -> BatchOutcome[T]:
+        rows = self._rows
+        while not rows.ready:
+            if not await rows.wait():
                 raise StopAsyncIteration
-        return self._ready.popleft()
+        return rows.ready.popleft()
 
-    async def anext_ready(self) -> list[BatchResult]:
+    async def anext_ready(self) -> list[BatchOutcome[T]]:
         """Every result ready now (waiting for at least one); empty at the end. The sync
         facade takes results this way: one hand-off per wake-up instead of per row."""
-        while not self._ready:
-            if not await self._wait():
+        rows = self._rows
+        while not rows.ready:
+            if not await rows.wait():
                 return []
-        ready = list(self._ready)
-        self._ready.clear()
+        ready = list(rows.ready)
+        rows.ready.clear()
         return ready
 
-    async def _wait(self) -> bool:
-        """Start rows while slots are free, then wait until one finishes; False when
-        every row has been handed out."""
-        if self._failure is not None:
-            failure, self._failure = self._failure, None
+    async def aclose(self) -> None:
+        """Stop: cancel the rows in flight and wait for them to unwind."""
+        await self._rows.aclose()
+
+    def __del__(self) -> None:
+        rows = getattr(self, "_rows", None)
+        if rows is not None:  # dropped mid-batch: stop its rows
+            rows.abandon()
+
+
+class _Rows(Generic[T]):
+    """A batch's rows: started while slots are free, their results queued in `ready`."""
+
+    def __init__(
+        self,
+        client: _Client,
+        describe: Callable[[Any], Request[T]],
+        source: Iterator[Any] | AsyncIterator[Any],
+        pacer: Pacer,
+        *,
+        retries: RetryConfig | None,
+        timeout_ms: float | None,
+        slots: int,
+        ordered: bool,
+        progress: Progress,
+        total: int | None,
+    ) -> None:
+        self.client = client
+        self.describe = describe
+        self.source = source
+        self.sync_source = None if isinstance(source, AsyncIterator) else source
+        self.pacer = pacer
+        self.retries, self.timeout_ms = retries, timeout_ms
+        self.slots = slots
+        """The most rows in flight at once (the pacer admits their attempts)."""
+        self.ordered = ordered
+        self.total = total
+        self.next_index = 0
+        self.next_out = 0
+        self.exhausted = False
+        self.closed = False
+        self.tasks: set[asyncio.Task[tuple[BatchOutcome[T], int]]] = set()
+        self.ready: collections.deque[BatchOutcome[T]] = collections.deque()
+        self.parked: dict[int, BatchOutcome[T]] = {}  # ordered: finished, awaiting their turn
+        self.parked_bytes = 0
+        self.wakeup: asyncio.Event | None = None
+        self.failure: BaseException | None = None
+        self.input_error: Exception | None = None
+        self.done = 0
+        self.failed = 0
+        self.bar: _Bar | None = None
+        self.progress: Callable[[int, int, int | None], None] | None = None
+        if progress is True:
+            self.bar = _Bar(total)
+            self.progress = self.bar
+        elif callable(progress):
+            self.progress = progress
+
+    async def wait(self) -> bool:
+        """Start rows while slots are free, then wait until one finishes; False when every
+        row has been handed out. Raises `BatchInputError` once the rows that ran are out,
+        if the input raised."""
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
             raise failure
-        if self._closed:
+        if self.closed:
             return False
-        if self._wakeup is None:
-            self._wakeup = asyncio.Event()
+        if self.wakeup is None:
+            self.wakeup = asyncio.Event()
         try:
-            await self._fill()
-            if not self._tasks:
-                self._close_bar()
+            await self.fill()
+            if not self.tasks:
+                self.close_bar()
+                if self.input_error is not None and not self.parked:
+                    error, self.input_error = self.input_error, None
+                    self.closed = True
+                    raise BatchInputError(
+                        f"the batch's requests raised {type(error).__name__} after "
+                        f"{self.next_index} rows: {error}"
+                    ) from error
                 return False
-            self._wakeup.clear()
-            await self._wakeup.wait()
+            self.wakeup.clear()
+            await self.wakeup.wait()
             return True
         except BaseException:
             await self.aclose()
             raise
 
-    async def _fill(self) -> None:
-        while not self._exhausted and len(self._tasks) + len(self._parked) < self._slots:
+    async def fill(self) -> None:
+        """Start rows from the input while a slot is free (and, ordered, while the rows
+        waiting their turn are under `REORDER_BUFFER_BYTES`)."""
+        source, sync_source = self.source, self.sync_source
+        while (
+            not self.exhausted
+            and len(self.tasks) < self.slots
+            and self.parked_bytes < REORDER_BUFFER_BYTES
+        ):
             try:
-                if self._sync_items is not None:
-                    item = next(self._sync_items)
+                if sync_source is not None:
+                    item = next(sync_source)
                 else:
-                    assert self._async_items is not None
-                    item = await self._async_items.__anext__()
+                    item = await cast("AsyncIterator[Any]", source).__anext__()
             except (StopIteration, StopAsyncIteration):
-                self._exhausted = True
+                self.exhausted = True
                 return
-            task = asyncio.get_running_loop().create_task(self._row(self._next_index, item))
-            self._next_index += 1
-            self._tasks.add(task)
-            task.add_done_callback(self._finished)
+            except Exception as error:  # the caller's input failed: finish what runs
+                self.exhausted = True
+                self.input_error = error
+                return
+            task = asyncio.get_running_loop().create_task(self.row(self.next_index, item))
+            self.next_index += 1
+            self.tasks.add(task)
+            task.add_done_callback(self.finished)
 
-    async def _row(self, index: int, item: Any) -> BatchResult:
-        """One row: its call, and whatever became of it."""
+    async def row(self, index: int, item: Any) -> tuple[BatchOutcome[T], int]:
+        """One row: its call, and whatever became of it (with the bytes it holds)."""
         try:
-            request = self._describe(item)
-            response = await self._client._request(
+            request = self.describe(item)
+            response = await self.client._request(
                 request,
-                retries=self._retries,
+                retries=self.retries,
                 server_url=None,
-                timeout_ms=self._timeout_ms,
+                timeout_ms=self.timeout_ms,
                 raw=True,
                 pacer=self.pacer,
             )
         except (SDKError, APIConnectionError) as error:
-            return BatchResult(
+            failure: BatchFailure[T] = BatchFailure(
                 index=index,
                 error=error,
-                request_id=getattr(error, "request_id", None),
+                request_id=error.request_id if isinstance(error, SDKError) else None,
                 retries_taken=error.retries_taken,
             )
+            return failure, len(error.body) if isinstance(error, SDKError) else 0
         except EmissaryError as error:  # bad input, a closed client
-            return BatchResult(index=index, error=error)
-        return BatchResult(
+            return BatchFailure(index=index, error=error), 0
+        except Exception as error:  # a bug, ours or in the input's objects: still this row's
+            unexpected = EmissaryError(
+                f"the row failed unexpectedly: {type(error).__name__}: {error}"
+            )
+            unexpected.__cause__ = error
+            return BatchFailure(index=index, error=unexpected), 0
+        success = BatchSuccess(
             index=index,
-            completion=response.parse(),
+            result=response.parse(),
             request_id=response.request_id,
             retries_taken=response.retries_taken,
         )
+        return success, len(response.content)
 
-    def _finished(self, task: asyncio.Task[BatchResult]) -> None:
-        self._tasks.discard(task)
+    def finished(self, task: asyncio.Task[tuple[BatchOutcome[T], int]]) -> None:
+        self.tasks.discard(task)
         if task.cancelled():
             return
         error = task.exception()
-        if error is not None:  # a bug, not a row's failure: the batch ends with it
-            self._ready.clear()
-            self._closed = True
-            for other in self._tasks:
+        if error is not None:  # not a row's failure (KeyboardInterrupt, say): the batch ends
+            self.ready.clear()
+            self.closed = True
+            for other in self.tasks:
                 other.cancel()
-            self._failure = error
-            if self._wakeup is not None:
-                self._wakeup.set()
+            self.failure = error
+            if self.wakeup is not None:
+                self.wakeup.set()
             return
-        result = task.result()
+        result, size = task.result()
         self.done += 1
-        self.failed += result.error is not None
-        if self._ordered:
-            self._parked[result.index] = result
-            while self._next_out in self._parked:
-                self._ready.append(self._parked.pop(self._next_out))
-                self._next_out += 1
+        self.failed += not result.ok
+        if self.ordered:
+            self.parked[result.index] = result
+            self.parked_bytes += size + _PARKED_OVERHEAD
+            while self.next_out in self.parked:
+                self.ready.append(self.parked.pop(self.next_out))
+                self.next_out += 1
+            if not self.parked:
+                self.parked_bytes = 0
         else:
-            self._ready.append(result)
-        if self._progress is not None:
-            self._progress(self.done, self.failed, self.total)
-        if self._wakeup is not None:
-            self._wakeup.set()
+            self.ready.append(result)
+        if self.progress is not None:
+            self.progress(self.done, self.failed, self.total)
+        if self.wakeup is not None:
+            self.wakeup.set()
 
-    def _close_bar(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+    def close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
     async def aclose(self) -> None:
         """Stop: cancel the rows in flight and wait for them to unwind."""
-        self._closed = True
-        tasks = list(self._tasks)
+        self.closed = True
+        tasks = list(self.tasks)
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        self._close_bar()
-        closer = getattr(self._async_items, "aclose", None)
+        self.close_bar()
+        closer = getattr(self.source, "aclose", None)
         if closer is not None:
             await closer()
 
-    def __del__(self) -> None:
-        for task in getattr(self, "_tasks", ()):  # dropped mid-batch: stop its rows
+    def abandon(self) -> None:
+        """The caller dropped the batch: cancel the rows in flight (no waiting)."""
+        self.closed = True
+        for task in list(self.tasks):
             task.cancel()
+        self.close_bar()
 
 
-async def collect(batch: Batch) -> list[BatchResult]:
+async def collect(batch: Batch[T]) -> list[BatchOutcome[T]]:
     """Every result of `batch`, in input order (the rows themselves run unordered, so one
-    slow row never holds up the others)."""
-    results: list[BatchResult] = []
+    slow row never holds up the others). If the input raised, the `BatchInputError`
+    carries the results of the rows that ran."""
+    results: list[BatchOutcome[T]] = []
     try:
         while chunk := await batch.anext_ready():
             results += chunk
+    except BatchInputError as error:
+        results.sort(key=_index)
+        error.results = results
+        raise
     finally:
         await batch.aclose()
     results.sort(key=_index)
     return results
 
 
-def _index(result: BatchResult) -> int:
+def _index(result: BatchResult[Any]) -> int:
     return result.index
 
 

@@ -129,9 +129,10 @@ def _parse_server_url(value: str) -> str:
     shown = repr(redact_url(value))
     try:
         url = yarl.URL(value)
+        host = url.host  # decoded lazily: a name that is not valid IDNA raises here
     except (ValueError, TypeError):
         raise ConfigurationError(f"server_url is not a valid URL: {shown}") from None
-    if url.scheme not in ("http", "https") or not url.host:
+    if url.scheme not in ("http", "https") or not host:
         raise ConfigurationError(
             f"server_url must start with http:// or https:// and name a host, got {shown}"
         )

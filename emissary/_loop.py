@@ -33,6 +33,9 @@ from .errors import ClientClosedError
 T = TypeVar("T")
 CANCEL_GRACE_S = 2.0
 """How long an interrupted call waits for its task to unwind before re-raising."""
+_CLOSED_IN_FLIGHT = "the client was closed while the call was in flight"
+_ABANDONING = threading.Lock()
+"""Serialises `_Call.abandon`: the loop thread and a caller may both end a stranded call."""
 
 _instances: weakref.WeakSet[LoopThread] = weakref.WeakSet()
 
@@ -46,6 +49,9 @@ class LoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._calls: set[_Call[Any]] = set()
+        """Calls handed to the loop and not yet returned: ended with `ClientClosedError`
+        if the loop stops first (their callers must never wait forever)."""
         _instances.add(self)
 
     @property
@@ -84,6 +90,8 @@ class LoopThread:
             finally:
                 _cancel_leftovers(loop)
                 loop.close()
+                for call in list(self._calls):  # sent as the loop stopped: never started
+                    call.abandon()
 
         thread = threading.Thread(target=main, name=self._name, daemon=True)
         thread.start()
@@ -117,17 +125,22 @@ class LoopThread:
             if call is None:
                 coro.close()
             raise
+        calls = self._calls
         try:
             if not nested:
                 wakeup.busy = True  # type: ignore[union-attr]
+            calls.add(call)
             loop.call_soon_threadsafe(call.start, loop)
             if nested:
                 call.done.acquire()  # released by the loop thread when the task ends
             else:
                 wakeup.wait_until_released(call.done)  # type: ignore[union-attr]
         except BaseException as interrupt:  # interrupted (Ctrl-C): cancel the work
+            if isinstance(interrupt, RuntimeError) and loop.is_closed():
+                interrupt = ClientClosedError(_CLOSED_IN_FLIGHT)  # another thread closed it
             raise _cancel(loop, call, interrupt)  # noqa: B904 (the interrupt itself, or a later one)
         finally:
+            calls.discard(call)
             if not nested:
                 wakeup.busy = False  # type: ignore[union-attr]
         return call.outcome()
@@ -334,8 +347,14 @@ class _Call(Generic[T]):
             self._result = await self._coro
         except BaseException as error:  # CancelledError (Ctrl-C in the caller) included
             # A cancelled call's caller has gone: keep no traceback (and so no frames, no
-            # connection) for that thread to drop.
-            self._error = asyncio.CancelledError() if self._cancelled else error
+            # connection) for that thread to drop. Cancelled by anything else, the loop
+            # is stopping: the client was closed under the caller.
+            if self._cancelled:
+                self._error = asyncio.CancelledError()
+            elif isinstance(error, asyncio.CancelledError):
+                self._error = ClientClosedError(_CLOSED_IN_FLIGHT)
+            else:
+                self._error = error
         self._release()
 
     def cancel(self) -> None:
@@ -360,10 +379,20 @@ class _Call(Generic[T]):
             self._end_unstarted()
 
     def _end_unstarted(self) -> None:
-        """End a call cancelled before its work began: close the work, report it cancelled."""
+        """End a call cancelled before its work began: close the work, report it cancelled
+        (to an interrupted caller) or closed (when the loop stopped under it)."""
         self._coro.close()
-        self._error = asyncio.CancelledError()
+        self._error = (
+            asyncio.CancelledError() if self._cancelled else ClientClosedError(_CLOSED_IN_FLIGHT)
+        )
         self._release()
+
+    def abandon(self) -> None:
+        """End the call with `ClientClosedError` if it has not ended: its loop is closed,
+        so nothing else ever will (called from any thread, once the loop is gone)."""
+        with _ABANDONING:
+            if not self._released:
+                self._end_unstarted()
 
     def _release(self) -> None:
         # The loop thread lets go of the task: were the caller's thread to drop the last
@@ -400,6 +429,7 @@ def _cancel(
             loop.call_soon_threadsafe(call.cancel)
             break
         except RuntimeError:  # the loop is closed: nothing is running there any more
+            call.abandon()
             break
         except BaseException as again:
             interrupt = again

@@ -45,11 +45,13 @@ class Proxy:
     """A proxy's URL, with its credentials (aiohttp sends them as ``Proxy-Authorization``
     to the proxy alone), shown without them."""
 
-    __slots__ = ("url",)
+    __slots__ = ("source", "url")
 
-    def __init__(self, url: yarl.URL) -> None:
+    def __init__(self, url: yarl.URL, source: str = "proxy") -> None:
         self.url = url
         """The URL aiohttp is given, ``user:password@`` included."""
+        self.source = source
+        """Where it was set: ``proxy`` (the argument) or a variable's name, for messages."""
 
     def __repr__(self) -> str:
         return f"Proxy({redact_url(str(self.url))!r})"
@@ -75,7 +77,7 @@ def parse_proxy(value: object, source: str) -> Proxy:
     shown = repr(redact_url(text))
     try:
         url = yarl.URL(text)
-        port = url.port
+        port, host = url.port, url.host  # yarl decodes the host lazily (IDNA: a ValueError)
     except (ValueError, TypeError):
         raise ConfigurationError(f"{source} is not a valid URL: {shown}") from None
     scheme = url.scheme.lower()
@@ -84,7 +86,7 @@ def parse_proxy(value: object, source: str) -> Proxy:
             f"{source} names a SOCKS proxy ({shown}); emissary supports HTTP and HTTPS "
             "proxies only: give one as 'http://host:port'"
         )
-    if scheme not in ("http", "https") or not url.host or port is None:
+    if scheme not in ("http", "https") or not host or port is None:
         raise ConfigurationError(
             f"{source} must be an http:// or https:// URL with a host, got {shown}"
         )
@@ -95,7 +97,7 @@ def parse_proxy(value: object, source: str) -> Proxy:
             f"{source} is an https:// proxy ({shown}), which needs TLS inside TLS: "
             "Python 3.11 or later; use the proxy's http:// address or a newer Python"
         )
-    return Proxy(url.with_path(""))
+    return Proxy(url.with_path(""), source)
 
 
 class _Bypass(NamedTuple):
@@ -125,12 +127,14 @@ def parse_no_proxy(value: str) -> tuple[_Bypass, ...] | None:
         if entry.startswith("["):  # [v6] or [v6]:port
             address, _, rest = entry[1:].partition("]")
             entry = address
-            if rest.startswith(":") and rest[1:].isdigit():
-                port = int(rest[1:])
+            if rest:
+                port = _port(rest[1:]) if rest.startswith(":") else None
+                if port is None:
+                    continue  # not a port: the entry matches nothing
         elif entry.count(":") == 1:  # host:port (a bare IPv6 address has several colons)
             host, _, number = entry.partition(":")
-            if number.isdigit():
-                entry, port = host, int(number)
+            if (port := _port(number)) is not None:
+                entry = host
         try:
             network = ipaddress.ip_network(entry, strict=False)
         except ValueError:
@@ -140,6 +144,13 @@ def parse_no_proxy(value: str) -> tuple[_Bypass, ...] | None:
         else:
             entries.append(_Bypass(None, network, port))
     return tuple(entries)
+
+
+def _port(text: str) -> int | None:
+    """A port number written in ASCII digits (``²`` is a digit to `str.isdigit`), or None."""
+    if text.isascii() and text.isdigit() and len(text) <= 5:
+        return int(text)
+    return None
 
 
 def bypasses(entries: tuple[_Bypass, ...] | None, host: str, port: int) -> bool:
@@ -365,8 +376,8 @@ def _native_context() -> ssl.SSLContext:
         truststore = importlib.import_module("truststore")  # an extra: untyped here
     except ImportError:
         raise ConfigurationError(
-            "native_tls=True needs the truststore package: "
-            "pip install 'emissary-python[truststore]'"
+            "native_tls=True needs the truststore package: pip install truststore "
+            "(or the extra: pip install 'emissary-python[truststore]')"
         ) from None
     context: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.set_alpn_protocols(["http/1.1"])

@@ -36,15 +36,12 @@ if TYPE_CHECKING:
 
     from ._protocol import Request, Response
 
-logger = logging.getLogger("emissary")
-logger.addHandler(logging.NullHandler())
+_logger = logging.getLogger("emissary")
+_logger.addHandler(logging.NullHandler())
 
 _UNKNOWN = object()
 LOG_ENV = "EMISSARY_LOG"
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-debug_enabled = functools.partial(logger.isEnabledFor, logging.DEBUG)
-"""True when DEBUG records are wanted (asked on every call: cheap, and honours a level set
-at any time)."""
 
 
 def _configure_from_environment() -> None:
@@ -54,8 +51,8 @@ def _configure_from_environment() -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level)
+    _logger.addHandler(handler)
+    _logger.setLevel(level)
 
 
 _configure_from_environment()
@@ -64,9 +61,23 @@ _configure_from_environment()
 class Observer:
     """A client's logging and tracing; `active` is False when it has no tracer."""
 
-    __slots__ = ("_capture", "_context", "_no_sdk", "_trace", "_tracer", "active")
+    __slots__ = (
+        "_capture",
+        "_context",
+        "_no_sdk",
+        "_trace",
+        "_tracer",
+        "active",
+        "debug_enabled",
+        "logger",
+    )
 
-    def __init__(self, *, tracing: bool) -> None:
+    def __init__(self, *, tracing: bool, logger: logging.Logger | None = None) -> None:
+        self.logger = _logger if logger is None else logger
+        """Where the client's records go: the ``emissary`` logger, or its ``debug_logger``."""
+        self.debug_enabled = functools.partial(self.logger.isEnabledFor, logging.DEBUG)
+        """True when DEBUG records are wanted (asked on every call: cheap, and honours a
+        level set at any time)."""
         self._tracer: Any = None
         self._trace: Any = None
         self._context: Any = None
@@ -94,7 +105,7 @@ class Observer:
         started: float,
     ) -> None:
         """One DEBUG record for an attempt that got a response the call accepted."""
-        logger.debug(
+        self.logger.debug(
             "POST %s attempt %d: %d in %.1f ms (request id %s)",
             request.path,
             number,
@@ -116,7 +127,7 @@ class Observer:
         what = type(error).__name__ if status is None else str(status)
         if status is not None and not isinstance(error, SDKError):
             what = f"{type(error).__name__} {status}"
-        logger.debug(
+        self.logger.debug(
             "POST %s attempt %d: %s in %.1f ms (request id %s)",
             request.path,
             number,

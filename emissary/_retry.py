@@ -38,7 +38,7 @@ from .errors import (
 )
 from .utils import RetryBudget, RetryConfig
 
-logger = logging.getLogger("emissary")
+_logger = logging.getLogger("emissary")
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 3600.0
 """A ``Retry-After`` longer than this (an hour) is taken as "do not retry"."""
@@ -140,12 +140,28 @@ class Retrying:
     ``Retry-After`` included) is not slept: the error is raised at once.
     """
 
-    __slots__ = ("attempts", "config", "deadline", "runtime", "started", "timeout_s", "waits")
+    __slots__ = (
+        "attempts",
+        "config",
+        "deadline",
+        "logger",
+        "runtime",
+        "started",
+        "timeout_s",
+        "waits",
+    )
 
     def __init__(
-        self, config: RetryConfig, timeout_s: float, runtime: RetryRuntime, started: float
+        self,
+        config: RetryConfig,
+        timeout_s: float,
+        runtime: RetryRuntime,
+        started: float,
+        logger: logging.Logger = _logger,
     ) -> None:
         self.config = config
+        self.logger = logger
+        """Where each retry is logged (INFO)."""
         self.timeout_s = timeout_s
         self.runtime = runtime
         self.started = started
@@ -180,9 +196,9 @@ class Retrying:
         if clock() + wait >= self.deadline or not math.isfinite(wait):
             raise _ended(error, number, self.started, clock)
         if not paced and not runtime.bucket.withdraw(error):  # pacing is not an outage
-            logger.info("retry budget exhausted; not retrying %s", _describe(error))
+            self.logger.info("retry budget exhausted; not retrying %s", _describe(error))
             raise _ended(error, number, self.started, clock)
-        logger.info(
+        self.logger.info(
             "attempt %d failed (%s); retrying in %.3f s (Retry-After: %s)",
             number,
             _describe(error),

@@ -406,12 +406,18 @@ def transport_error(
         os_error = exc.os_error
         target = f"{exc.host}:{exc.port}"
         if isinstance(os_error, socket.gaierror):
+            # aiohttp reports a proxy whose name does not resolve as a connection to it
+            what, setting = (
+                ("proxy host", proxy.source)
+                if proxy is not None and exc.host == proxy.url.host
+                else ("host", "server_url")
+            )
             if os_error.errno in _NAME_DOES_NOT_EXIST:
                 return APIHostNotFoundError(
-                    f"the host {exc.host!r} does not exist ({os_error.strerror}); check server_url"
+                    f"the {what} {exc.host!r} does not exist ({os_error.strerror}); check {setting}"
                 )
             return APIConnectionError(
-                f"could not resolve the host {exc.host!r} ({os_error.strerror})"
+                f"could not resolve the {what} {exc.host!r} ({os_error.strerror})"
             )
         return APIConnectionError(f"could not connect to {target} ({_reason(os_error)})")
     if isinstance(exc, aiohttp.ClientPayloadError):

@@ -23,10 +23,10 @@ _BODY_FIELDS: tuple[str, ...] = RequestBody.__struct_fields__
 _ALLOWED: dict[str, str] = {
     "prompt": "a string",
     "temperature": "a finite number >= 0",
-    "max_new_tokens": "an integer >= 1",
+    "max_new_tokens": "an integer from 1 to 2147483647 (an int32)",
     "top_p": "a number between 0 and 1",
-    "top_k": "an integer >= 0",
-    "no_repeat_ngram_size": "an integer >= 0",
+    "top_k": "an integer from 0 to 2**63 - 1",
+    "no_repeat_ngram_size": "an integer from 0 to 2**63 - 1",
     "do_sample": "true or false",
 }
 _AT_FIELD = re.compile(r"at `\$\.(\w+)`")
@@ -72,9 +72,19 @@ def check_id(value: object, name: str) -> str:
     return value
 
 
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""An HTTP header name (RFC 9110's ``token``)."""
+_FORBIDDEN_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+"""Control characters, which no header value may hold (a tab may)."""
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
+"""Headers that frame the body: the SDK sets them from the body it sends."""
+
+
 def check_headers(value: object, name: str) -> dict[str, str]:
-    """Extra or default headers: a mapping of strings, no line break or NUL anywhere (a
-    header can never be split into two), each encodable as UTF-8."""
+    """Extra or default headers: a mapping of strings; names are HTTP tokens (no space,
+    colon, control or non-ASCII character), values hold no control character but a tab
+    (so a header can never be split into two) and encode as UTF-8. ``Content-Length`` and
+    ``Transfer-Encoding`` are refused: they must match the body the SDK sends."""
     if not isinstance(value, Mapping):
         raise RequestTypeError(
             f"{name} must be a mapping of header names to values, got {type(value).__name__}",
@@ -82,24 +92,38 @@ def check_headers(value: object, name: str) -> dict[str, str]:
         )
     headers: dict[str, str] = {}
     for key, item in value.items():
+        field = f"{name}.{shown(key)}"
         for part, what in ((key, "name"), (item, "value")):
             if not isinstance(part, str):
                 raise RequestTypeError(
                     f"{name}: a header {what} must be a string, got {shown(part)} "
                     f"({type(part).__name__})",
-                    field=f"{name}.{shown(key)}",
+                    field=field,
                 )
-            if any(ch in part for ch in "\r\n\x00") or (what == "name" and not part):
-                raise RequestValidationError(
-                    f"{name}: the header {what} {shown(part)} is empty or has a line break "
-                    "or NUL, which could split the request",
-                    field=f"{name}.{shown(key)}",
-                )
-            if (where := unencodable(part)) is not None:
-                raise RequestValidationError(
-                    f"{name}: the header {what} has {where}, which UTF-8 cannot encode",
-                    field=f"{name}.{shown(key)}",
-                )
+        if not key:
+            raise RequestValidationError(f"{name}: a header name cannot be empty", field=field)
+        if not _TOKEN.fullmatch(key):
+            raise RequestValidationError(
+                f"{name}: {shown(key)} is not a valid header name (letters, digits and "
+                "!#$%&'*+-.^_`|~ only: no space, colon, control or non-ASCII character)",
+                field=field,
+            )
+        if key.lower() in _FRAMING:
+            raise RequestValidationError(
+                f"{name}: {key} cannot be set: the SDK sets it from the body it sends",
+                field=field,
+            )
+        if _FORBIDDEN_IN_VALUE.search(item):
+            raise RequestValidationError(
+                f"{name}: the value of {key} has a control character (a line break, NUL, "
+                f"...) in {shown(item)}, which could split or corrupt the request",
+                field=field,
+            )
+        if (where := unencodable(item)) is not None:
+            raise RequestValidationError(
+                f"{name}: the value of {key} has {where}, which UTF-8 cannot encode",
+                field=field,
+            )
         headers[key] = item
     return headers
 
@@ -145,6 +169,11 @@ def check_idempotency_key(value: object) -> str:
     return value
 
 
+_ENCODING_ERRORS = (TypeError, ValueError, OverflowError, RecursionError, msgspec.EncodeError)
+"""What encoding a value as JSON may raise: an unsupported type, a lone surrogate, an
+integer too large for JSON or for ``int``'s string conversion, nesting too deep."""
+
+
 def encode_request_body(
     request_body: object, extra_body: Mapping[str, Any] | None = None
 ) -> tuple[RequestBody, bytes]:
@@ -178,7 +207,7 @@ def encode_request_body(
         if extra_body is None:
             return body, _ENCODER.encode(body)
         _ENCODER.encode(body)  # the body's own values encode (no lone surrogate, say)
-    except (msgspec.ValidationError, UnicodeEncodeError):
+    except (msgspec.ValidationError, *_ENCODING_ERRORS):
         raise _explain(given) from None
     return body, _with_extra_body(body, extra_body)
 
@@ -198,16 +227,30 @@ def _with_extra_body(body: RequestBody, extra_body: object) -> bytes:
                 f"extra_body's field names must be strings UTF-8 can encode, got {shown(key)}",
                 field="extra_body",
             )
-        try:
-            _ENCODER.encode(value)
-        except (TypeError, ValueError, OverflowError, RecursionError, msgspec.EncodeError):
-            raise RequestTypeError(
-                f"extra_body.{key} cannot be encoded as JSON: {shown(value)} "
-                f"({type(value).__name__})",
-                field=f"extra_body.{key}",
-            ) from None
         merged[key] = value
-    return _ENCODER.encode(merged)
+    try:
+        return _ENCODER.encode(merged)
+    except _ENCODING_ERRORS:
+        pass
+    for key, value in extra_body.items():  # which one? (the error path only)
+        try:
+            _ENCODER.encode([value])  # one level deeper, as in the merged body
+        except _ENCODING_ERRORS as exc:
+            raise _unencodable(f"extra_body.{key}", value, exc) from None
+    raise RequestTypeError("extra_body cannot be encoded as JSON", field="extra_body")
+
+
+def _unencodable(field: str, value: object, exc: BaseException) -> RequestTypeError:
+    """The error for a value that cannot be sent as JSON, saying why."""
+    if isinstance(exc, RecursionError):
+        why = "it is nested too deeply"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        why = "an integer this large cannot be converted to text"
+    else:
+        why = f"{type(value).__name__} is not a JSON type"
+    return RequestTypeError(
+        f"{field} cannot be encoded as JSON ({why}): {shown(value)}", field=field
+    )
 
 
 def _explain(given: Mapping[Any, Any]) -> RequestValidationError:

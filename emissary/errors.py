@@ -5,6 +5,8 @@
     ├── RequestValidationError (ValueError)  bad call arguments, raised before any I/O
     │   └── RequestTypeError (TypeError)     ... of the wrong type
     ├── ClientClosedError (RuntimeError)     the client was closed
+    ├── ClientNotPicklableError (TypeError)  a client whose settings cannot be pickled
+    ├── BatchInputError                      a batch's input iterable raised (.results)
     ├── APIConnectionError                   the request did not get a response
     │   ├── APITimeoutError                  ... in time (or the call's time budget ran out)
     │   ├── APITLSError                      ... because TLS failed (never retried)
@@ -56,7 +58,9 @@ __all__ = [
     "APIProxyError",
     "APITLSError",
     "APITimeoutError",
+    "BatchInputError",
     "ClientClosedError",
+    "ClientNotPicklableError",
     "ConfigurationError",
     "EmissaryError",
     "RequestTypeError",
@@ -94,6 +98,28 @@ class RequestTypeError(RequestValidationError, TypeError):
 
 class ClientClosedError(EmissaryError, RuntimeError):
     """The client was closed; create a new one (or use it in a ``with`` block)."""
+
+
+class ClientNotPicklableError(EmissaryError, TypeError):
+    """The client holds a setting that cannot be pickled (an ``ssl_context``); the message
+    says what to pass instead."""
+
+
+class BatchInputError(EmissaryError):
+    """The iterable of a batch's requests raised (its exception is ``__cause__``).
+
+    Nothing already paid for is lost: the rows in flight finish first. ``batch()`` puts
+    every result of the rows that ran, in input order, in `results`; ``iter_batch()`` has
+    yielded each of them before raising, so its `results` is empty.
+    """
+
+    def __init__(self, message: str, results: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.results: list[Any] = [] if results is None else results
+        """The results of the rows that ran (``batch()``), in input order."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), (str(self),), {"results": self.results}))
 
 
 class _CallError(EmissaryError):

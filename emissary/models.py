@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeAlias, TypedDict, TypeVar
 
 import msgspec
 from multidict import CIMultiDict
@@ -44,7 +44,10 @@ __all__ = [
     "APIErrorUnauthorized",
     "APIErrorUnauthorizedData",
     "APITimeoutError",
+    "BatchFailure",
+    "BatchOutcome",
     "BatchResult",
+    "BatchSuccess",
     "Completion",
     "CompletionRequest",
     "CompletionRequestDict",
@@ -58,14 +61,24 @@ __all__ = [
 ]
 
 _FINITE = sys.float_info.max
+INT32_MAX = 2**31 - 1
+"""The largest ``int32`` (the spec's format for ``max_new_tokens``)."""
+INT64_MAX = 2**63 - 1
+"""The largest integer the API takes where the spec gives no format (a signed 64-bit one)."""
 
 Temperature = Annotated[
     float, msgspec.Meta(ge=0, le=_FINITE, description="sampling temperature, >= 0")
 ]
 TopP = Annotated[float, msgspec.Meta(ge=0, le=1, description="nucleus cut-off, in [0, 1]")]
-TopK = Annotated[int, msgspec.Meta(ge=0, description="keep the k most likely tokens, >= 0")]
-MaxNewTokens = Annotated[int, msgspec.Meta(ge=1, description="upper bound on new tokens, >= 1")]
-NoRepeatNgramSize = Annotated[int, msgspec.Meta(ge=0, description="n-gram size never repeated")]
+TopK = Annotated[
+    int, msgspec.Meta(ge=0, le=INT64_MAX, description="keep the k most likely tokens, >= 0")
+]
+MaxNewTokens = Annotated[
+    int, msgspec.Meta(ge=1, le=INT32_MAX, description="upper bound on new tokens, an int32 >= 1")
+]
+NoRepeatNgramSize = Annotated[
+    int, msgspec.Meta(ge=0, le=INT64_MAX, description="n-gram size never repeated")
+]
 
 
 class GetCompletionsFromDeploymentRequestBody(
@@ -82,13 +95,13 @@ class GetCompletionsFromDeploymentRequestBody(
     temperature: Temperature | None = None
     """Sampling temperature, a finite number >= 0."""
     max_new_tokens: MaxNewTokens | None = None
-    """Upper bound on the number of generated tokens, an integer >= 1."""
+    """Upper bound on the number of generated tokens, an integer from 1 to 2**31 - 1."""
     top_p: TopP | None = None
     """Nucleus sampling: keep tokens up to this cumulative probability, in [0, 1]."""
     top_k: TopK | None = None
-    """Keep only the k most likely tokens, an integer >= 0."""
+    """Keep only the k most likely tokens, an integer from 0 to 2**63 - 1."""
     no_repeat_ngram_size: NoRepeatNgramSize | None = None
-    """N-grams of this size never repeat, an integer >= 0."""
+    """N-grams of this size never repeat, an integer from 0 to 2**63 - 1."""
     do_sample: bool | None = None
     """Sample instead of greedy decoding."""
 
@@ -266,15 +279,21 @@ def _rebuild_response(state: dict[str, Any]) -> APIResponse[Any]:
     return APIResponse(**state)
 
 
-class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
-    """One row of a batch (``completions.batch`` / ``iter_batch``): its completion, or the
-    error that ended its call. A row's failure, bad input included, is its own result; it
-    never aborts the batch. Picklable."""
+class BatchResult(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+    """One row of a batch (``batch`` / ``iter_batch``): its result, or the error that ended
+    its call. A row's failure, bad input included, is its own result; it never aborts the
+    batch. Picklable.
+
+    Every row is a `BatchSuccess` or a `BatchFailure` (both subclasses of this class), and
+    batches are typed as returning one or the other, so ``if result.ok:`` narrows: inside,
+    ``result.result`` (and ``result.completion``) is the result, never None; in the
+    ``else``, ``result.error`` is the error.
+    """
 
     index: int
     """The row's position in the input (0-based)."""
-    completion: Completion | None = None
-    """The completion, when the row succeeded."""
+    result: T | None = None
+    """What the call returned (a `Completion` for completions), when the row succeeded."""
     error: EmissaryError | None = None
     """What ended the row's call (an `SDKError`, an `APIConnectionError`, a
     `RequestValidationError` for a bad body, ...), or None."""
@@ -287,3 +306,42 @@ class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
     def ok(self) -> bool:
         """True when the row succeeded."""
         return self.error is None
+
+    @property
+    def completion(self) -> T | None:
+        """`result`, under the name completions batches have always used."""
+        return self.result
+
+
+class BatchSuccess(BatchResult[T], frozen=True, kw_only=True):
+    """A row that succeeded: `result` holds what its call returned."""
+
+    result: T
+    error: None = None
+
+    @property
+    def ok(self) -> Literal[True]:
+        """Always True."""
+        return True
+
+    @property
+    def completion(self) -> T:
+        """`result`, under the name completions batches have always used."""
+        return self.result
+
+
+class BatchFailure(BatchResult[T], frozen=True, kw_only=True):
+    """A row whose call failed: `error` says why."""
+
+    result: None = None
+    error: EmissaryError
+
+    @property
+    def ok(self) -> Literal[False]:
+        """Always False."""
+        return False
+
+
+BatchOutcome: TypeAlias = BatchSuccess[T] | BatchFailure[T]
+"""What a batch yields for each row: ``if result.ok:`` tells the two apart (for type
+checkers too)."""

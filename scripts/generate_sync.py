@@ -113,6 +113,9 @@ def signature(func: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[list[str], 
     for arg, kwdefault in zip(args.kwonlyargs, args.kw_defaults, strict=True):
         params.append(_param(arg, kwdefault))
         forward.append(f"{arg.arg}={arg.arg}")
+    if args.kwarg is not None:
+        params.append(f"**{args.kwarg.arg}: {annotation(args.kwarg.annotation)}")
+        forward.append(f"**{args.kwarg.arg}")
     return params, forward
 
 
@@ -264,6 +267,8 @@ def _signature_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
         names |= _names(arg.annotation)
     for default in [*args.defaults, *args.kw_defaults]:
         names |= _names(default)
+    if args.kwarg is not None:
+        names |= _names(args.kwarg.annotation)
     return names
 
 

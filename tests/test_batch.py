@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from emissary import AsyncEmissaryClient, EmissaryClient
 from emissary._batch import AIMDLimit, Pacer
@@ -19,16 +20,18 @@ from emissary._retry import RetryRuntime
 from emissary.errors import (
     APIConnectionError,
     APITimeoutError,
+    BatchInputError,
     ConfigurationError,
+    EmissaryError,
     RequestValidationError,
     SDKError,
 )
-from emissary.models import BatchResult
+from emissary.models import BatchFailure, BatchResult
 from emissary.testing import Emulator, instant_retries
 from emissary.utils import BackoffStrategy, RetryConfig
 
 from .conftest import DEPLOYMENT, PROJECT
-from .faults import connections_to, run_python
+from .faults import FaultServer, connections_to, run_python
 
 pytestmark = pytest.mark.anyio
 
@@ -96,6 +99,124 @@ async def test_bad_rows_are_their_own_results_and_are_never_sent(
     assert "did you mean 'max_new_tokens'" in str(results[1].error)
     assert all(isinstance(r.error, RequestValidationError) for r in results if not r.ok)
     assert len(emulator.requests) == 2
+
+
+class _Hostile:
+    """A request body whose very type check raises (``isinstance`` reads ``__class__``)."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        raise RuntimeError("boom")
+
+
+async def test_whatever_goes_wrong_in_a_row_is_that_rows_result(
+    emulator: Emulator, client: AsyncEmissaryClient
+) -> None:
+    rows: list[Any] = [
+        {"prompt": "fine"},
+        {"prompt": "x", "max_new_tokens": int("9" * 4000) * 10**2001},  # once a ValueError
+        _Hostile(),  # an exception the SDK does not expect
+        {"prompt": "also fine"},
+    ]
+    results = await client.deployments.completions.batch(**IDS, requests=rows)
+    assert [r.ok for r in results] == [True, False, False, True]
+    assert isinstance(results[1].error, RequestValidationError)
+    assert results[1].error.field == "request_body.max_new_tokens"
+    unexpected = results[2].error
+    assert type(unexpected) is EmissaryError and "RuntimeError: boom" in str(unexpected)
+    assert isinstance(unexpected.__cause__, RuntimeError)
+    assert len(emulator.requests) == 2
+
+
+def _failing_input(good: int) -> Iterator[dict[str, Any]]:
+    yield from bodies(good)
+    raise ValueError("the input file is corrupt")
+
+
+async def test_an_input_that_raises_keeps_every_answer_already_paid_for(
+    emulator: Emulator, client: AsyncEmissaryClient
+) -> None:
+    with pytest.raises(BatchInputError) as caught:
+        await client.deployments.completions.batch(**IDS, requests=_failing_input(5), concurrency=3)
+    error = caught.value
+    assert isinstance(error.__cause__, ValueError) and "corrupt" in str(error)
+    assert [r.index for r in error.results] == [0, 1, 2, 3, 4]
+    assert all(r.ok for r in error.results) and len(emulator.requests) == 5
+    assert pickle.loads(pickle.dumps(error)).results[4].index == 4
+
+    seen = []
+
+    async def drain() -> None:
+        async for result in client.deployments.completions.iter_batch(
+            **IDS, requests=_failing_input(4), concurrency=2, ordered=True
+        ):
+            seen.append(result.index)
+
+    with pytest.raises(BatchInputError) as caught:
+        await drain()
+    assert seen == [0, 1, 2, 3] and caught.value.results == []
+
+
+def test_a_sync_batch_whose_input_raises_keeps_its_answers(
+    thread_emulator: Emulator, sync_client: EmissaryClient
+) -> None:
+    with pytest.raises(BatchInputError) as caught:
+        sync_client.deployments.completions.batch(**IDS, requests=_failing_input(3))
+    assert [r.ok for r in caught.value.results] == [True, True, True]
+
+
+async def test_ordered_rows_behind_a_slow_one_keep_being_sent() -> None:
+    # A row that takes long (a retry, a slow answer) must not hold up the rows after it:
+    # finished rows wait for it in memory, and new rows keep starting.
+    release = asyncio.Event()
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if b"slow" in await request.read():
+            await release.wait()
+        return web.json_response({"id": "c", "response": "r"})
+
+    async with (
+        FaultServer(handle) as server,
+        AsyncEmissaryClient(api_key="k", server_url=server.url) as client,
+    ):
+        rows = [{"prompt": "slow"}, *({"prompt": f"fast {i}"} for i in range(30))]
+        results = client.deployments.completions.iter_batch(
+            **IDS, requests=rows, concurrency=2, ordered=True
+        )
+        first = asyncio.ensure_future(anext(results))
+        for _ in range(500):  # bounded: 5 s
+            if len(server.requests) == 31:
+                break
+            await asyncio.sleep(0.01)
+        assert len(server.requests) == 31  # every row sent while the first one is held
+        assert not first.done()
+        release.set()
+        assert (await first).index == 0
+        assert [r.index async for r in results] == list(range(1, 31))
+
+
+async def test_dropping_iter_batch_without_closing_it_cancels_its_rows(
+    emulator: Emulator, client: AsyncEmissaryClient
+) -> None:
+    import gc
+
+    emulator.faults.hang(3)
+    results = client.deployments.completions.iter_batch(
+        **IDS, requests=bodies(4), concurrency=4, timeout_ms=60_000
+    )
+    async for first in results:
+        assert first.ok  # the one request that was not held
+        break
+    assert emulator.in_flight == 3
+    del results, first
+    gc.collect()
+    for _ in range(500):  # bounded: 5 s
+        if emulator.in_flight == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert emulator.in_flight == 0  # the client left: the rows were cancelled
+    assert [t for t in asyncio.all_tasks() if "_Rows.row" in repr(t.get_coro())] == []
+    assert len(emulator.requests) == 4
 
 
 async def test_server_errors_are_row_results_with_request_ids(
@@ -274,9 +395,10 @@ async def test_progress_bar_on_stderr(
 
 
 def test_batch_results_pickle() -> None:
-    result = BatchResult(index=3, error=RequestValidationError("bad", field="prompt"))
+    result = BatchFailure(index=3, error=RequestValidationError("bad", field="prompt"))
     copy = pickle.loads(pickle.dumps(result))
     assert copy.index == 3 and not copy.ok and str(copy.error) == "bad"
+    assert isinstance(copy, BatchResult)
 
 
 # --- stopping ----------------------------------------------------------------------------
@@ -300,7 +422,7 @@ async def test_cancelling_a_batch_stops_it_at_once_and_leaks_nothing(
         await task
     assert time.monotonic() - started < 1.0
     await asyncio.sleep(0)
-    assert [t for t in asyncio.all_tasks() if "Batch._row" in repr(t.get_coro())] == []
+    assert [t for t in asyncio.all_tasks() if "_Rows.row" in repr(t.get_coro())] == []
     for _ in range(100):  # the server side notices the closed connections
         if connections_to(emulator.port) == 0:
             break

@@ -60,7 +60,7 @@ async def test_an_idempotency_key_given_in_any_case_replaces_the_fresh_one(
     ("headers", "kind", "words"),
     [
         ({"X-A": "one\r\nX-Injected: 1"}, RequestValidationError, ["line break"]),
-        ({"X-A\n": "v"}, RequestValidationError, ["line break"]),
+        ({"X-A\n": "v"}, RequestValidationError, ["not a valid header name"]),
         ({"X-A": "nul\x00"}, RequestValidationError, ["NUL"]),
         ({"": "v"}, RequestValidationError, ["empty"]),
         ({"X-A": 5}, RequestTypeError, ["string", "int"]),

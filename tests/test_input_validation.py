@@ -43,7 +43,7 @@ BAD_BODIES: list[tuple[Any, str, list[str], type[Exception]]] = [
     ({"prompt": "p", "temperature": math.inf}, "request_body.temperature", ["finite"], ValueError),
     ({"prompt": "p", "temperature": "hot"}, "request_body.temperature", ["number"], TypeError),
     ({"prompt": "p", "top_p": 1.5}, "request_body.top_p", ["between 0 and 1"], ValueError),
-    ({"prompt": "p", "top_k": -1}, "request_body.top_k", ["integer >= 0"], ValueError),
+    ({"prompt": "p", "top_k": -1}, "request_body.top_k", ["integer from 0"], ValueError),
     ({"prompt": "p", "top_k": True}, "request_body.top_k", ["integer", "bool"], TypeError),
     # Strict: numbers and flags written as strings are refused, never coerced.
     ({"prompt": "p", "max_new_tokens": "16"}, "request_body.max_new_tokens", ["'16'"], TypeError),
@@ -51,7 +51,7 @@ BAD_BODIES: list[tuple[Any, str, list[str], type[Exception]]] = [
     (
         {"prompt": "p", "max_new_tokens": 0},
         "request_body.max_new_tokens",
-        ["integer >= 1"],
+        ["integer from 1 to 2147483647"],
         ValueError,
     ),
     (
@@ -63,7 +63,7 @@ BAD_BODIES: list[tuple[Any, str, list[str], type[Exception]]] = [
     (
         {"prompt": "p", "no_repeat_ngram_size": -2},
         "request_body.no_repeat_ngram_size",
-        [">= 0"],
+        ["from 0 to"],
         ValueError,
     ),
     ({"prompt": "p", "do_sample": "yes"}, "request_body.do_sample", ["true or false"], TypeError),
@@ -247,7 +247,50 @@ FUZZED: list[tuple[dict[str, Any], str, list[str], type[Exception]]] = [
     (
         {"request_body": {"prompt": "p", "top_k": -(10**5000)}},
         "request_body.top_k",
-        ["integer >= 0", "bits"],
+        ["integer from 0", "bits"],
+        ValueError,
+    ),
+    # Integers fit the spec's formats (int32 for max_new_tokens, else a signed 64-bit one),
+    # however large: never msgspec's or int()'s own error from encoding them.
+    (
+        {"request_body": {"prompt": "x", "max_new_tokens": int("9" * 4000) * 10**2001}},
+        "request_body.max_new_tokens",
+        ["int32", "bits"],
+        ValueError,
+    ),
+    (
+        {"request_body": {"prompt": "x", "max_new_tokens": 2**31}},
+        "request_body.max_new_tokens",
+        ["2147483647"],
+        ValueError,
+    ),
+    (
+        {"request_body": {"prompt": "x", "no_repeat_ngram_size": 2**63}},
+        "request_body.no_repeat_ngram_size",
+        ["2**63 - 1"],
+        ValueError,
+    ),
+    ({"extra_body": {"n": 10**6000}}, "extra_body.n", ["cannot be encoded", "bits"], TypeError),
+    ({"extra_body": {"f": object()}}, "extra_body.f", ["object is not a JSON type"], TypeError),
+    # Header names are HTTP tokens; values hold no control character but a tab; the body's
+    # framing is the SDK's.
+    ({"extra_headers": {"X Bad": "v"}}, "extra_headers.'X Bad'", ["header name"], ValueError),
+    ({"extra_headers": {"X:Y": "v"}}, "extra_headers.'X:Y'", ["header name"], ValueError),
+    ({"extra_headers": {"X\tY": "v"}}, "extra_headers.'X\\tY'", ["header name"], ValueError),
+    ({"extra_headers": {"Xé": "v"}}, "extra_headers.'Xé'", ["non-ASCII"], ValueError),
+    ({"extra_headers": {"X\x01": "v"}}, "extra_headers.'X\\x01'", ["control"], ValueError),
+    ({"extra_headers": {"X": "a\x01"}}, "extra_headers.'X'", ["control character"], ValueError),
+    ({"extra_headers": {"X": "a\x7f"}}, "extra_headers.'X'", ["control character"], ValueError),
+    (
+        {"extra_headers": {"Content-Length": "abc"}},
+        "extra_headers.'Content-Length'",
+        ["sets it from the body"],
+        ValueError,
+    ),
+    (
+        {"extra_headers": {"transfer-encoding": "chunked"}},
+        "extra_headers.'transfer-encoding'",
+        ["sets it from the body"],
         ValueError,
     ),
     ({"request_body": {"prompt": _deep(100_000)}}, "request_body.prompt", ["list"], TypeError),
@@ -284,3 +327,48 @@ async def test_fuzzed_inputs_are_typed_errors_naming_the_field(
     for word in words:
         assert word in message
     assert emulator.requests == []
+
+
+def test_extra_body_nested_to_the_recursion_limit_is_a_typed_error() -> None:
+    # Each value used to be checked alone, then the merged body (one level deeper)
+    # overflowed with a RecursionError. Across the limit: sent, or a typed error.
+    import sys
+
+    from emissary._protocol import completion_request
+
+    sent, refused = 0, []
+    limit = sys.getrecursionlimit()
+    for depth in range(limit - 120, limit + 20, 2):
+        value: Any = []
+        for _ in range(depth):
+            value = [value]
+        try:
+            completion_request(
+                project_id="p",
+                deployment_id="d",
+                request_body={"prompt": "x"},
+                extra_body={"deep": value},
+            )
+            sent += 1
+        except RequestTypeError as error:
+            refused.append(error)
+    assert sent and refused  # the range crossed the limit
+    for error in refused:
+        assert error.field == "extra_body.deep" and "nested too deeply" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("headers", "words"),
+    [
+        ({"X Bad": "v"}, ["default_headers", "header name"]),
+        ({"X": "a\x01"}, ["default_headers", "control character"]),
+        ({"Content-Length": "12"}, ["default_headers", "Content-Length"]),
+    ],
+)
+def test_bad_default_headers_are_a_configuration_error(
+    headers: dict[str, str], words: list[str]
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        EmissaryClient(api_key="k", server_url="http://127.0.0.1:9", default_headers=headers)
+    for word in words:
+        assert word in str(caught.value)

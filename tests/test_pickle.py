@@ -97,8 +97,10 @@ def test_a_client_with_an_ssl_context_says_why_it_cannot_pickle() -> None:
     client = AsyncEmissaryClient(
         api_key="k", server_url="https://h", ssl_context=ssl.create_default_context()
     )
-    with pytest.raises(TypeError, match=r"ssl_context= cannot be pickled.*ca_bundle="):
+    with pytest.raises(TypeError, match=r"ssl_context= cannot be pickled.*ca_bundle=") as caught:
         pickle.dumps(client)
+    assert isinstance(caught.value, errors.ClientNotPicklableError)
+    assert isinstance(caught.value, errors.EmissaryError)
 
 
 # --- into other processes ----------------------------------------------------------------
@@ -197,8 +199,8 @@ def test_every_model_pickles() -> None:
         completion,
         models.CompletionRequest(prompt="p", max_new_tokens=3),
         models.RawResponse(200, {"a": "b"}, b"x", "https://h"),
-        models.BatchResult(index=1, completion=completion, request_id="r", retries_taken=1),
-        models.BatchResult(index=2, error=errors.APITimeoutError("slow")),
+        models.BatchSuccess(index=1, result=completion, request_id="r", retries_taken=1),
+        models.BatchFailure(index=2, error=errors.APITimeoutError("slow")),
         models.APIResponse(
             status_code=200,
             headers={"X-Request-Id": "r"},

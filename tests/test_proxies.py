@@ -331,6 +331,10 @@ async def test_netrc_is_never_read(
         ({"env": ("ALL_PROXY", f"socks5h://{USER}:{PASSWORD}@h:1")}, "ALL_PROXY names a SOCKS"),
         ({"env": ("https_proxy", "gopher://h:70")}, "https_proxy must be an http"),
         ({"trust_env": "yes"}, "trust_env must be True or False"),
+        # A host that is not valid IDNA: yarl decodes it lazily, with a UnicodeError.
+        ({"proxy": "http://xn--a:3128"}, "proxy is not a valid URL"),
+        ({"env": ("HTTPS_PROXY", "http://xn--a:1")}, "HTTPS_PROXY is not a valid URL"),
+        ({"server_url": "http://xn--a"}, "server_url is not a valid URL"),
     ],
 )
 def test_bad_proxy_settings_fail_at_construction(
@@ -339,9 +343,49 @@ def test_bad_proxy_settings_fail_at_construction(
     if "env" in setting:
         name, value = setting.pop("env")
         monkeypatch.setenv(name, value)
+    settings = {"server_url": "https://127.0.0.1:9", **setting}
     with pytest.raises(ConfigurationError, match=message) as caught:
-        AsyncEmissaryClient(api_key="k", server_url="http://127.0.0.1:9", **setting)
+        AsyncEmissaryClient(api_key="k", **settings)
     assert PASSWORD not in str(caught.value)
+
+
+async def test_a_bad_server_url_in_a_call_is_a_configuration_error(
+    emulator: Emulator,
+) -> None:
+    async with AsyncEmissaryClient(api_key="k", server_url=emulator.url) as client:
+        with pytest.raises(ConfigurationError, match="server_url is not a valid URL"):
+            await client.deployments.completions.create(
+                project_id="p", deployment_id="d", request_body={"prompt": "x"},
+                server_url="http://xn--a",
+            )  # fmt: skip
+    assert emulator.requests == []
+
+
+def test_a_proxy_host_that_does_not_exist_names_the_proxy() -> None:
+    # aiohttp reports a proxy whose name does not resolve as a failed connection to it,
+    # which used to say "check server_url". (Built as aiohttp's resolver raises it: tests
+    # must not depend on the machine's DNS.)
+    import socket
+    import types
+
+    import aiohttp
+    import yarl
+
+    from emissary._network import parse_proxy
+    from emissary._transport import transport_error
+    from emissary.errors import APIHostNotFoundError
+
+    proxy = parse_proxy(f"http://{USER}:{PASSWORD}@proxy.nowhere.invalid:3128", "HTTPS_PROXY")
+    key = types.SimpleNamespace(host="proxy.nowhere.invalid", port=3128, ssl=False, is_ssl=False)
+    gone = aiohttp.ClientConnectorDNSError(
+        key,  # type: ignore[arg-type]
+        socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+    )
+    error = transport_error(gone, yarl.URL("https://api.example.com/v1/x"), proxy=proxy)
+    assert isinstance(error, APIHostNotFoundError)
+    assert "proxy host 'proxy.nowhere.invalid'" in str(error)
+    assert "check HTTPS_PROXY" in str(error) and "server_url" not in str(error)
+    assert PASSWORD not in str(error)
 
 
 def test_a_proxy_without_a_scheme_is_http(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -375,6 +419,10 @@ def test_a_proxy_without_a_scheme_is_http(monkeypatch: pytest.MonkeyPatch) -> No
         ("a.com b.com", "b.com", 443, True),
         ("a.com,,b.com", "c.com", 443, False),
         ("", "example.com", 443, False),
+        # Ports in other scripts' digits (str.isdigit says yes, int() may not): not ports.
+        ("host:²", "host", 443, False),
+        ("[::1]:²", "::1", 443, False),
+        ("host:" + "9" * 5000, "host", 443, False),
     ],
 )
 def test_no_proxy_forms(entries: str, host: str, port: int, bypassed: bool) -> None:

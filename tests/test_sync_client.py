@@ -9,6 +9,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from .conftest import DEPLOYMENT, PROJECT
 from .faults import connections_to, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
+IDS = {"project_id": PROJECT, "deployment_id": DEPLOYMENT}
 
 
 def loop_threads() -> list[threading.Thread]:
@@ -86,6 +88,75 @@ def test_close_stops_the_loop_thread_and_later_calls_fail_clearly(
         client.deployments.completions.create(
             project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
         )
+
+
+@pytest.mark.parametrize("operation", ["create", "batch"])
+def test_closing_the_client_under_other_threads_calls_gives_them_client_closed_error(
+    operation: str,
+) -> None:
+    # Not asyncio.CancelledError (a BaseException a worker's `except Exception` misses,
+    # and a traceback at exit from daemon threads): what the async client raises there.
+    with Emulator() as emu:
+        for trial in range(5):
+            emu.faults.clear()
+            emu.faults.hang(3)
+            client = EmissaryClient(api_key=emu.api_key, server_url=emu.url)
+            outcomes: list[BaseException | object] = []
+
+            def call(client: EmissaryClient = client, outcomes: list[Any] = outcomes) -> None:
+                completions = client.deployments.completions
+                try:
+                    if operation == "create":
+                        completions.create(**IDS, request_body={"prompt": "held"})
+                    else:
+                        completions.batch(**IDS, requests=[{"prompt": "held"}])
+                except BaseException as error:  # what the thread sees, whatever it is
+                    outcomes.append(error)
+                else:
+                    outcomes.append("returned")
+
+            threads = [threading.Thread(target=call, daemon=True) for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            for _ in range(500):  # bounded: 5 s
+                if emu.in_flight == 3:
+                    break
+                threading.Event().wait(0.01)
+            assert emu.in_flight == 3, f"trial {trial}"
+            client.close()
+            for thread in threads:
+                thread.join(10)
+                assert not thread.is_alive()
+            assert len(outcomes) == 3
+            for outcome in outcomes:
+                assert type(outcome) is ClientClosedError, f"trial {trial}: {outcome!r}"
+                assert "closed while the call was in flight" in str(outcome)
+
+
+def test_a_call_racing_the_close_of_its_client_never_hangs() -> None:
+    # Calls made from other threads as the client closes: each returns, or raises
+    # ClientClosedError, within its bound (none waits forever on a loop that stopped).
+    with Emulator() as emu:
+        for _ in range(20):
+            client = EmissaryClient(api_key=emu.api_key, server_url=emu.url)
+            client.deployments.completions.create(**IDS, request_body={"prompt": "warm"})
+            outcomes: list[str] = []
+
+            def call(client: EmissaryClient = client, outcomes: list[str] = outcomes) -> None:
+                try:
+                    client.deployments.completions.create(**IDS, request_body={"prompt": "x"})
+                    outcomes.append("returned")
+                except ClientClosedError:
+                    outcomes.append("closed")
+
+            threads = [threading.Thread(target=call, daemon=True) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            client.close()
+            for thread in threads:
+                thread.join(10)
+                assert not thread.is_alive()
+            assert len(outcomes) == 4
 
 
 def test_with_block_closes(thread_emulator: Emulator) -> None:

@@ -3,20 +3,27 @@ path (`_request`) that every operation goes through."""
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from .._config import ApiKeySource, ClientSettings, parse_server_url, redact_url
 from .._network import ProxyRules, proxy_rules, tls_context
-from .._observe import Observer, debug_enabled
+from .._observe import Observer
 from .._protocol import ATTEMPT_HEADER, IDEMPOTENCY_HEADER, Request, URLs
 from .._retry import Retrying, RetryRuntime
 from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Transport
-from ..errors import APIConnectionError, ClientClosedError, ConfigurationError, SDKError
+from ..errors import (
+    APIConnectionError,
+    ClientClosedError,
+    ClientNotPicklableError,
+    ConfigurationError,
+    SDKError,
+)
 from ..models import APIResponse
 from ..utils import RetryBudget, RetryConfig
 from .resources import AsyncDeployments
@@ -56,7 +63,13 @@ class AsyncEmissaryClient:
         ssl_context: the `ssl.SSLContext` to use as given (mutual TLS: load a client
             certificate into it with ``load_cert_chain``).
         native_tls: trust the operating system's certificate store, through ``truststore``
-            (``pip install 'emissary-python[truststore]'``).
+            (``pip install truststore``, or the extra ``truststore``).
+        debug_logger: a `logging.Logger` that gets this client's records (DEBUG per
+            attempt, INFO per retry) instead of the ``emissary`` logger; never the key.
+
+    Arguments of the generated SDK that have no meaning here (``server_idx``,
+    ``url_params``, ``client``, ``async_client``) raise `ConfigurationError` naming what
+    to use instead (type checkers flag them too).
 
     The HTTP session is created on first use, on the event loop that uses it. Proxy and TLS
     settings belong to the connection pool: clients made by `with_options` share them.
@@ -92,7 +105,11 @@ class AsyncEmissaryClient:
         ca_bundle: str | os.PathLike[str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         native_tls: bool = False,
+        debug_logger: logging.Logger | None = None,
+        **unsupported: NoReturn,
     ) -> None:
+        if unsupported:
+            raise unsupported_argument(next(iter(unsupported)))
         self._init(
             {
                 "api_key": api_key,
@@ -109,6 +126,7 @@ class AsyncEmissaryClient:
                 "ca_bundle": ca_bundle,
                 "ssl_context": ssl_context,
                 "native_tls": native_tls,
+                "debug_logger": debug_logger,
             },
             parent=None,
         )
@@ -123,6 +141,12 @@ class AsyncEmissaryClient:
             )
         if not isinstance(options["tracing"], bool):
             raise ConfigurationError(f"tracing must be True or False, got {options['tracing']!r}")
+        debug_logger = options["debug_logger"]
+        if debug_logger is not None and not isinstance(debug_logger, logging.Logger):
+            raise ConfigurationError(
+                "debug_logger must be a logging.Logger (logging.getLogger(name)), got "
+                f"{type(debug_logger).__name__}"
+            )
         if parent is None:
             trust_env = options["trust_env"]
             if not isinstance(trust_env, bool):
@@ -176,7 +200,7 @@ class AsyncEmissaryClient:
                 bucket=runtime.bucket if budget is None else None,
             )
         self._settings = settings
-        self._observer = Observer(tracing=options["tracing"])
+        self._observer = Observer(tracing=options["tracing"], logger=debug_logger)
         self.deployments = AsyncDeployments(self)
 
     @property
@@ -254,7 +278,7 @@ class AsyncEmissaryClient:
     def _pickled_options(self) -> dict[str, Any]:
         options = dict(self._options)
         if options.get("ssl_context") is not None:
-            raise TypeError(
+            raise ClientNotPicklableError(
                 "a client built with ssl_context= cannot be pickled (an ssl.SSLContext does "
                 "not pickle): pass ca_bundle= instead, or build the client where it is used"
             )
@@ -313,7 +337,7 @@ class AsyncEmissaryClient:
         span = observer.start(request, url) if observer.active else None
         started = runtime.clock()
         max_bytes = settings.max_response_bytes
-        log = debug_enabled()
+        log = observer.debug_enabled()
         limit, number, retrying = first_timeout_s, 1, None
         try:
             while True:  # the attempts: one place sends and parses
@@ -334,7 +358,7 @@ class AsyncEmissaryClient:
                     if log:
                         observer.attempt_failed(request, number, error, began)
                     if retrying is None:
-                        retrying = Retrying(config, timeout_s, runtime, started)
+                        retrying = Retrying(config, timeout_s, runtime, started, observer.logger)
                     limit = await retrying.after(error)  # or raises: the call ends
                     number += 1
                     headers[ATTEMPT_HEADER] = str(number)
@@ -369,6 +393,36 @@ class AsyncEmissaryClient:
             elapsed_s=max(0.0, runtime.clock() - started),
             parsed=parsed,
         )
+
+
+_REPLACEMENTS = {
+    "server_idx": "the API has one server: pass server_url='https://...' (or set "
+    "EMISSARY_SERVER_URL)",
+    "url_params": "pass the whole URL as server_url='https://...'",
+    "client": "the SDK makes its own aiohttp session: pass proxy=, ssl_context= or "
+    "ca_bundle=, timeout_ms=, max_connections= or default_headers= for what an httpx "
+    "client set",
+    "async_client": "the SDK makes its own aiohttp session: pass proxy=, ssl_context= or "
+    "ca_bundle=, timeout_ms=, max_connections= or default_headers= for what an httpx "
+    "client set",
+}
+"""The generated SDK's constructor arguments that do not exist here, and what to use."""
+
+
+def unsupported_argument(name: str) -> ConfigurationError:
+    """The error for a constructor argument the client does not take: what to use instead
+    of one of the generated SDK's, or the closest real one for a typo."""
+    replacement = _REPLACEMENTS.get(name)
+    if replacement is not None:
+        return ConfigurationError(f"{name}= is not supported by emissary: {replacement}")
+    import difflib
+    import inspect
+
+    parameters = inspect.signature(AsyncEmissaryClient.__init__).parameters
+    known = [p for p in parameters if p not in ("self", "unsupported")]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; the arguments: {', '.join(known)}"
+    return ConfigurationError(f"unexpected argument {name}={hint}")
 
 
 class _Origins:

@@ -15,7 +15,7 @@ from .._batch import Batch, Concurrency, Progress, collect
 from .._protocol import Request, completion_path, completion_request
 from ..models import (
     APIResponse,
-    BatchResult,
+    BatchOutcome,
     CompletionRequest,
     CompletionRequestDict,
     GetCompletionsFromDeploymentResponseBody,
@@ -143,7 +143,7 @@ class AsyncCompletions:
         retries: RetryConfig | None = None,
         timeout_ms: float | None = None,
         progress: Progress = False,
-    ) -> list[BatchResult]:
+    ) -> list[BatchOutcome[GetCompletionsFromDeploymentResponseBody]]:
         """Get a completion for every request body in `requests`, many at once.
 
         Arguments:
@@ -192,7 +192,7 @@ class AsyncCompletions:
         timeout_ms: float | None = None,
         progress: Progress = False,
         ordered: bool = False,
-    ) -> AsyncIterator[BatchResult]:
+    ) -> AsyncIterator[BatchOutcome[GetCompletionsFromDeploymentResponseBody]]:
         """`batch`, lazily: yields each `models.BatchResult` as its row finishes (in input
         order with `ordered`), pulling inputs only as rows finish, so memory stays bounded
         for any input. Stopping early (leaving the loop, then closing or dropping the
@@ -215,10 +215,10 @@ class AsyncCompletions:
         progress: Progress,
         *,
         ordered: bool,
-    ) -> Batch:
+    ) -> Batch[GetCompletionsFromDeploymentResponseBody]:
         completion_path(project_id, deployment_id)  # bad ids fail here, not in every row
 
-        def describe(body: Any) -> Request[Any]:
+        def describe(body: Any) -> Request[GetCompletionsFromDeploymentResponseBody]:
             return completion_request(
                 project_id=project_id, deployment_id=deployment_id, request_body=body
             )

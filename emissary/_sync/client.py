@@ -6,9 +6,11 @@ Generated from emissary/_async/client.py by scripts/generate_sync.py: do not edi
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 from collections.abc import Mapping
+from typing import NoReturn
 
 from .._async.client import AsyncEmissaryClient
 from .._config import ApiKeySource
@@ -44,7 +46,13 @@ class EmissaryClient(SyncClientBase):
         ssl_context: the `ssl.SSLContext` to use as given (mutual TLS: load a client
             certificate into it with ``load_cert_chain``).
         native_tls: trust the operating system's certificate store, through ``truststore``
-            (``pip install 'emissary-python[truststore]'``).
+            (``pip install truststore``, or the extra ``truststore``).
+        debug_logger: a `logging.Logger` that gets this client's records (DEBUG per
+            attempt, INFO per retry) instead of the ``emissary`` logger; never the key.
+
+    Arguments of the generated SDK that have no meaning here (``server_idx``,
+    ``url_params``, ``client``, ``async_client``) raise `ConfigurationError` naming what
+    to use instead (type checkers flag them too).
 
     The HTTP session is created on first use, on the event loop that uses it. Proxy and TLS
     settings belong to the connection pool: clients made by `with_options` share them.
@@ -70,6 +78,8 @@ class EmissaryClient(SyncClientBase):
         ca_bundle: str | os.PathLike[str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         native_tls: bool = False,
+        debug_logger: logging.Logger | None = None,
+        **unsupported: NoReturn,
     ) -> None:
         super().__init__(
             AsyncEmissaryClient(
@@ -87,6 +97,8 @@ class EmissaryClient(SyncClientBase):
                 ca_bundle=ca_bundle,
                 ssl_context=ssl_context,
                 native_tls=native_tls,
+                debug_logger=debug_logger,
+                **unsupported,
             )
         )
 

@@ -13,7 +13,7 @@ from .._async.resources import AsyncCompletions, AsyncCompletionsWithRawResponse
 from .._batch import Concurrency, Progress
 from ..models import (
     APIResponse,
-    BatchResult,
+    BatchOutcome,
     CompletionRequest,
     CompletionRequestDict,
     GetCompletionsFromDeploymentResponseBody,
@@ -107,7 +107,7 @@ class Completions:
         retries: RetryConfig | None = None,
         timeout_ms: float | None = None,
         progress: Progress = False,
-    ) -> list[BatchResult]:
+    ) -> list[BatchOutcome[GetCompletionsFromDeploymentResponseBody]]:
         """Get a completion for every request body in `requests`, many at once.
 
         Arguments:
@@ -162,7 +162,7 @@ class Completions:
         timeout_ms: float | None = None,
         progress: Progress = False,
         ordered: bool = False,
-    ) -> Iterator[BatchResult]:
+    ) -> Iterator[BatchOutcome[GetCompletionsFromDeploymentResponseBody]]:
         """`batch`, lazily: yields each `models.BatchResult` as its row finishes (in input
         order with `ordered`), pulling inputs only as rows finish, so memory stays bounded
         for any input. Stopping early (leaving the loop, then closing or dropping the
