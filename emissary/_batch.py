@@ -74,11 +74,17 @@ class AIMDLimit:
     Refinements from TCP: until the first overload the limit grows by one per success
     (slow start: it doubles every round trip), then by one per limit's worth of successes;
     it shrinks once per overload, not once per rejected request (an attempt sent under an
-    older, larger limit does not cut the limit again), to `BACKOFF` times the requests
-    that were in flight (the server's capacity was just below that, however far slow
-    start overshot); and after shrinking it holds for `HOLD_ROUNDS` round trips before
-    probing again, so that at a hard capacity it rarely crosses it. Latency is not a
-    signal: an LLM call's latency follows the tokens it generates.
+    older, larger limit does not cut the limit again); and after shrinking it holds for
+    `HOLD_ROUNDS` round trips before probing again, so that at a hard capacity it rarely
+    crosses it. Latency is not a signal: an LLM call's latency follows the tokens it
+    generates.
+
+    How far it shrinks: a server that refuses (429, 503) is full, and the attempts sent
+    before the refused one and still out are what fills it, so the limit drops to their
+    number (the server's capacity, measured), however far slow start overshot, in one
+    step; but never below half the attempts in flight (TCP's cut), as when some of those
+    earlier attempts were refused too and are on their way back. A timeout measures
+    nothing: the limit drops to `BACKOFF` times the attempts in flight.
     """
 
     __slots__ = ("epoch", "hold", "limit", "maximum", "slow_start")
@@ -111,13 +117,15 @@ class AIMDLimit:
         step = 1.0 if self.slow_start else 1.0 / self.limit
         self.limit = min(float(self.maximum), self.limit + step)
 
-    def overloaded(self, epoch: int, in_flight: int) -> None:
-        """An attempt sent in `epoch` met 429, 503 or a timeout while `in_flight` attempts
-        (itself included) were out."""
+    def overloaded(self, epoch: int, in_flight: int, earlier: int | None = None) -> None:
+        """An attempt sent in `epoch` met 429, 503 (`earlier`: how many attempts sent
+        before it were still out) or a timeout (`earlier` None) while `in_flight`
+        attempts, itself included, were out."""
         if epoch != self.epoch:
             return
         self.slow_start = False
-        self.limit = max(1.0, min(self.limit, float(in_flight)) * self.BACKOFF)
+        estimate = in_flight * self.BACKOFF if earlier is None else max(earlier, in_flight // 2)
+        self.limit = max(1.0, min(self.limit, float(estimate)))
         self.hold = int(self.HOLD_ROUNDS * self.limit)
         self.epoch += 1
 
@@ -143,6 +151,10 @@ class Pacer:
         self.gate_until = -math.inf
         self.next_send = -math.inf
         self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.sent = 0
+        """Attempts admitted so far (adaptive only): an attempt's ticket is its number."""
+        self.pending: dict[int, int] = {}
+        """The epoch of the limit each attempt in flight was sent under, by ticket."""
 
     @property
     def limit(self) -> int:
@@ -183,23 +195,32 @@ class Pacer:
             self._wake()
             raise
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        return 0 if self.adaptive is None else self.adaptive.epoch
+        if self.adaptive is None:
+            return 0
+        self.sent += 1
+        self.pending[self.sent] = self.adaptive.epoch
+        return self.sent
 
     def settle(self, ticket: int, error: BaseException | None) -> None:
         """An attempt admitted with `ticket` ended (`error` None: it succeeded)."""
         adaptive = self.adaptive
+        epoch = 0 if adaptive is None else self.pending.pop(ticket, -1)
         if error is None:
             if adaptive is not None:
                 adaptive.succeeded(self.in_flight)
         elif isinstance(error, SDKError) and error.status_code in _SHRINK_ON:
             if adaptive is not None:
-                adaptive.overloaded(ticket, self.in_flight)
+                adaptive.overloaded(epoch, self.in_flight, self._earlier(ticket))
             if error.retry_after is not None:
                 self.gate_until = max(self.gate_until, self.runtime.clock() + error.retry_after)
         elif isinstance(error, APITimeoutError) and adaptive is not None:
-            adaptive.overloaded(ticket, self.in_flight)
+            adaptive.overloaded(epoch, self.in_flight)
         self.in_flight -= 1
         self._wake()
+
+    def _earlier(self, ticket: int) -> int:
+        """How many attempts sent before the one of `ticket` are still in flight."""
+        return sum(1 for sent in self.pending if sent < ticket)
 
     def _wake(self) -> None:
         """Hand free slots to the attempts waiting, first come first served."""

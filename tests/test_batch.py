@@ -497,14 +497,25 @@ def test_aimd_slow_start_doubles_then_one_decrease_per_overload() -> None:
         limit.succeeded(in_flight=8)
     assert limit.current == 16
     epoch = limit.epoch
-    for _ in range(5):  # five rejections of one burst: one cut, to 0.95 x in flight
-        limit.overloaded(epoch, in_flight=15)
-    assert limit.current == 14 and limit.epoch == epoch + 1
+    for _ in range(5):  # five refusals of one burst: one cut, to what filled the server
+        limit.overloaded(epoch, in_flight=15, earlier=13)
+    assert limit.current == 13 and limit.epoch == epoch + 1
     for _ in range(limit.hold):  # it holds, then probes one per limit's worth
-        limit.succeeded(in_flight=14)
+        limit.succeeded(in_flight=13)
+    assert limit.current == 13
+    for _ in range(14):
+        limit.succeeded(in_flight=13)
     assert limit.current == 14
-    for _ in range(15):
-        limit.succeeded(in_flight=14)
+
+
+def test_aimd_cuts_an_overshoot_to_the_capacity_in_one_step_and_at_most_by_half() -> None:
+    limit = AIMDLimit(maximum=64)
+    limit.limit = 64.0  # slow start overshot a server of 32: 64 sent in one burst
+    limit.overloaded(limit.epoch, in_flight=64, earlier=32)
+    assert limit.current == 32
+    limit.overloaded(limit.epoch, in_flight=32, earlier=3)  # earlier ones refused too
+    assert limit.current == 16  # half the attempts in flight, not 3
+    limit.overloaded(limit.epoch, in_flight=16)  # a timeout: 0.95 x in flight
     assert limit.current == 15
 
 
@@ -517,11 +528,22 @@ def test_aimd_does_not_grow_an_unused_limit_and_stays_in_bounds() -> None:
         limit.succeeded(in_flight=10)
     assert limit.current == 10
     for _ in range(100):
-        limit.overloaded(limit.epoch, in_flight=10)
+        limit.overloaded(limit.epoch, in_flight=limit.current, earlier=0)
     assert limit.current == 1
 
 
-def test_only_overload_moves_the_limit() -> None:
+async def test_the_pacer_measures_what_filled_the_server() -> None:
+    pacer = Pacer(
+        concurrency="auto", max_concurrency=64, requests_per_minute=None, runtime=RetryRuntime()
+    )
+    tickets = [await pacer.admit() for _ in range(8)]
+    for ticket in tickets[:2]:  # two answered
+        pacer.settle(ticket, None)
+    pacer.settle(tickets[6], SDKError("x", 429, "", None))  # 4 sent before it still out
+    assert pacer.limit == 4
+
+
+async def test_only_overload_moves_the_limit() -> None:
     pacer = Pacer(
         concurrency="auto", max_concurrency=64, requests_per_minute=None, runtime=RetryRuntime()
     )
@@ -529,15 +551,13 @@ def test_only_overload_moves_the_limit() -> None:
         APIConnectionError("reset")
     ]
     for error in quiet:
-        pacer.in_flight += 1
-        pacer.settle(0, error)
+        pacer.settle(await pacer.admit(), error)
     assert pacer.limit == 8 and pacer.gate_until == float("-inf")
-    for error in (SDKError("x", 429, "", None), APITimeoutError("slow")):
-        pacer.in_flight = 8
-        pacer.settle(pacer.adaptive.epoch, error)  # type: ignore[union-attr]
-    assert pacer.limit == 7  # 8 in flight: 8 x 0.95 = 7.6, then 7.6 x 0.95 = 7.2
+    tickets = [await pacer.admit() for _ in range(8)]
+    pacer.settle(tickets[0], APITimeoutError("slow"))  # 8 in flight: 0.95 x 8
+    assert pacer.limit == 7
     paced = SDKError("x", 503, "", None)
     paced.retry_after = 30.0
-    pacer.in_flight += 1
-    pacer.settle(0, paced)
-    assert pacer.gate_until > time.monotonic() + 29  # every new send waits
+    pacer.settle(tickets[1], paced)  # sent under the old limit: it cuts no more
+    assert pacer.limit == 7
+    assert pacer.gate_until > time.monotonic() + 29  # but every new send waits

@@ -270,9 +270,9 @@ class Emulator:
             request, body, "over_capacity" if over else fault.kind if fault else None
         )
         if over:
-            now = loop.time()
-            upcoming = [done for done in self._busy_until.values() if done > now]
-            wait_ms = (min(upcoming) - now) * 1000 if upcoming else 1.0
+            # The first slot to free: the request due first, even one overdue (its answer
+            # is late because the process is busy; it frees its slot any moment now).
+            wait_ms = (min(self._busy_until.values(), default=0.0) - loop.time()) * 1000
             response: web.StreamResponse = _error(429, "the deployment is at capacity")
             response.headers["retry-after-ms"] = str(max(1, math.ceil(wait_ms)))
             response.headers[REQUEST_ID_HEADER] = request_id
