@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
         async def _request(
             self,
-            request: Request[Any],
+            request: Request,
             *,
             retries: RetryConfig | None,
             server_url: str | None,
@@ -274,7 +274,7 @@ class Batch(Generic[T]):
     def __init__(
         self,
         client: _Client,
-        describe: Callable[[Any], Request[T]],
+        describe: Callable[[Any], Request],
         items: Iterable[Any] | AsyncIterable[Any],
         *,
         concurrency: Concurrency,
@@ -366,7 +366,7 @@ class _Rows(Generic[T]):
     def __init__(
         self,
         client: _Client,
-        describe: Callable[[Any], Request[T]],
+        describe: Callable[[Any], Request],
         source: Iterator[Any] | AsyncIterator[Any],
         pacer: Pacer,
         *,

@@ -631,7 +631,8 @@ def _batch(options: argparse.Namespace) -> int:
     import uuid
 
     from ._batch import check_batch_options
-    from ._protocol import completion_path
+    from ._operations import COMPLETIONS
+    from ._protocol import fill_path
     from .errors import ConfigurationError, RequestValidationError
 
     concurrency: Any = options.concurrency
@@ -644,7 +645,7 @@ def _batch(options: argparse.Namespace) -> int:
             ) from None
     try:
         check_batch_options(concurrency, options.max_concurrency, options.rpm, False)
-        completion_path(options.project, options.deployment)
+        fill_path(COMPLETIONS, (options.project, options.deployment))
     except (ConfigurationError, RequestValidationError) as exc:
         raise UsageError(str(exc)) from None
     output = options.output
@@ -680,24 +681,22 @@ async def _execute(
     import uuid
 
     from ._batch import Batch
-    from ._protocol import completion_request
+    from ._operations import COMPLETIONS
+    from ._protocol import build_request
     from .errors import BatchInputError, RequestValidationError
 
     def describe(line: _Line) -> Any:
         if line.problem is not None:
             raise RequestValidationError(line.problem, field="line")
-        return completion_request(
-            project_id=options.project,
-            deployment_id=options.deployment,
-            request_body=line.body,
-            idempotency_key=str(uuid.uuid5(run, str(line.number))),
-        )
+        key = str(uuid.uuid5(run, str(line.number)))
+        ids = (options.project, options.deployment)
+        return build_request(COMPLETIONS, ids, line.body, {"idempotency_key": key})
 
     started = time.monotonic()
     succeeded = failed = 0
     interrupted = False
     stopped: str | None = None
-    batch = Batch(
+    batch: Batch[Any] = Batch(
         client,
         describe,
         rows,

@@ -16,6 +16,7 @@ import yarl
 from ._protocol import (
     API_KEY_HEADER,
     ATTEMPT_HEADER,
+    CONTENT_TYPE_HEADER,
     IDEMPOTENCY_HEADER,
     new_idempotency_key,
     session_headers,
@@ -230,17 +231,23 @@ class ClientSettings:
         )
 
     def call_headers(
-        self, extra: Mapping[str, str] | None, idempotency_key: str | None
+        self,
+        extra: Mapping[str, str] | None,
+        idempotency_key: str | None,
+        content_type: str | None,
+        post: bool,
     ) -> dict[str, str]:
-        """A fresh dict of one call's own headers, as its first attempt sends them: the
-        ``Idempotency-Key`` (given, or new), the attempt number, the key when a callable
-        gives it (then in a dict whose repr hides it, for tracebacks that show local
-        variables), this client's own headers, and the caller's `extra` over all of them.
+        """A fresh dict of one call's own headers, as its first attempt sends them: for a
+        POST the ``Idempotency-Key`` (given, or new), the attempt number, the body's
+        Content-Type, the key when a callable gives it (then in a dict whose repr hides
+        it, for tracebacks that show local variables), this client's own headers, and the
+        caller's `extra` over all of them.
         """
-        headers = {
-            IDEMPOTENCY_HEADER: idempotency_key or new_idempotency_key(),
-            ATTEMPT_HEADER: "1",
-        }
+        headers = {ATTEMPT_HEADER: "1"}
+        if post:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key or new_idempotency_key()
+        if content_type is not None:
+            headers[CONTENT_TYPE_HEADER] = content_type
         if self.key_provider is None and not self.own_headers and not extra:
             return headers  # the usual case
         headers = KeyedHeaders(headers)

@@ -99,14 +99,15 @@ class Observer:
 
     def attempt_ok(
         self,
-        request: Request[Any],
+        request: Request,
         number: int,
         response: Response,
         started: float,
     ) -> None:
         """One DEBUG record for an attempt that got a response the call accepted."""
         self.logger.debug(
-            "POST %s attempt %d: %d in %.1f ms (request id %s)",
+            "%s %s attempt %d: %d in %.1f ms (request id %s)",
+            request.method,
             request.path,
             number,
             response.status,
@@ -116,7 +117,7 @@ class Observer:
 
     def attempt_failed(
         self,
-        request: Request[Any],
+        request: Request,
         number: int,
         error: BaseException,
         started: float,
@@ -128,7 +129,8 @@ class Observer:
         if status is not None and not isinstance(error, SDKError):
             what = f"{type(error).__name__} {status}"
         self.logger.debug(
-            "POST %s attempt %d: %s in %.1f ms (request id %s)",
+            "%s %s attempt %d: %s in %.1f ms (request id %s)",
+            request.method,
             request.path,
             number,
             what,
@@ -138,7 +140,7 @@ class Observer:
 
     # --- tracing ---------------------------------------------------------------------
 
-    def start(self, request: Request[Any], url: yarl.URL) -> Any:
+    def start(self, request: Request, url: yarl.URL) -> Any:
         """Open the call's span and make it current; None if it would not be recorded."""
         trace = self._trace
         # The API alone (no provider set): every span would be a no-op, so build none. The
@@ -155,8 +157,8 @@ class Observer:
         attributes["server.address"] = url.host or ""
         if url.port is not None:
             attributes["server.port"] = url.port
-        if self._capture and (prompt := request.input_text()) is not None:
-            attributes["gen_ai.input.messages"] = _messages("user", prompt)
+        if self._capture and (messages := request.input_messages()) is not None:
+            attributes["gen_ai.input.messages"] = _messages(messages)
         span = self._tracer.start_span(
             request.span_name(), kind=trace.SpanKind.CLIENT, attributes=attributes
         )
@@ -177,8 +179,8 @@ class Observer:
             span.set_attribute("http.request.resend_count", retries)
         if self._capture:
             text = getattr(parsed, "response", None)
-            if text is not None:
-                span.set_attribute("gen_ai.output.messages", _messages("assistant", text))
+            if isinstance(text, str):
+                span.set_attribute("gen_ai.output.messages", _messages([("assistant", text)]))
         self._end(span, token)
 
     def failed(self, handle: Any, error: BaseException) -> None:
@@ -207,6 +209,8 @@ def _installed(name: str) -> bool:
         return False
 
 
-def _messages(role: str, text: str) -> str:
-    """A GenAI messages attribute: one message of `role` with one text part."""
-    return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
+def _messages(messages: list[tuple[str, str]]) -> str:
+    """A GenAI messages attribute: each (role, text) as a message with one text part."""
+    return json.dumps(
+        [{"role": role, "parts": [{"type": "text", "content": text}]} for role, text in messages]
+    )

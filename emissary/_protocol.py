@@ -1,12 +1,14 @@
 """The API without I/O: what a call sends, and what a response means.
 
-A resource method describes its call as a `Request` (`completion_request` for
-completions): the encoded path and query, the JSON body, the call's own headers, the parser
-of its response and what a trace span says of it. The client's one request path
-(`AsyncEmissaryClient._request`) sends it and hands each `Response` to the parser
-(`parse_completion_response`), which returns the result or raises the documented error.
-`session_headers` and `new_idempotency_key` make the headers. Pure functions, tested
-without a network.
+A resource method hands its operation (a row of `emissary._operations`), the path's ids,
+the request body and the call's options to `build_request`, which checks them all (before
+any I/O) and describes the call as a `Request`: the encoded path and query, the body (JSON
+bytes, or a multipart `Multipart`), the call's own headers. The client's one request path
+(`AsyncEmissaryClient._request`) sends it and hands each `Response` to `Request.parse`,
+which returns the result or raises the documented error. `session_headers` and
+`new_idempotency_key` make the headers. An error built here says whether the call may have
+taken effect on the server (`maybe_committed`: a 5XX but 503, a bad 2XX body). Pure
+functions, tested without a network.
 """
 
 from __future__ import annotations
@@ -16,25 +18,30 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import msgspec
 import yarl
 from multidict import CIMultiDict
 
+from ._operations import MULTIPART, Operation
+from ._upload import Multipart, multipart_body
 from ._validation import (
     check_headers,
     check_id,
     check_idempotency_key,
     encode_query,
     encode_request_body,
+    shown,
 )
 from ._version import __version__
 from .errors import (
     APIErrorInvalidInput,
     APIErrorNotFound,
     APIErrorUnauthorized,
+    PayloadTooLargeError,
+    RequestTypeError,
     ResponseValidationError,
     SDKError,
 )
@@ -42,8 +49,6 @@ from .models import (
     APIErrorInvalidInputData,
     APIErrorNotFoundData,
     APIErrorUnauthorizedData,
-    Completion,
-    CompletionRequest,
     RawResponse,
 )
 
@@ -52,23 +57,25 @@ T = TypeVar("T")
 USER_AGENT = f"emissary-python/{__version__}"
 API_KEY_HEADER = "X-API-Key"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-"""A fresh UUID per logical call, the same on each of its attempts."""
+"""A fresh UUID per logical call (of a POST), the same on each of its attempts."""
 ATTEMPT_HEADER = "X-Emissary-Attempt"
 """The attempt's number within its call: 1, 2, ..."""
 REQUEST_ID_HEADER = "X-Request-Id"
 """The server's id of the request it answered (for support tickets)."""
-STATIC_HEADERS: Mapping[str, str] = {
-    "Content-Type": "application/json",
-    "Accept": "application/json",
-    "User-Agent": USER_AGENT,
-}
+CONTENT_TYPE_HEADER = "Content-Type"
+JSON = "application/json"
+STATIC_HEADERS: Mapping[str, str] = {"Accept": JSON, "User-Agent": USER_AGENT}
+"""Headers every request carries. (Content-Type is the request's own: a JSON body's, a
+multipart body's with its boundary, or none.)"""
 
-_COMPLETION_DECODER = msgspec.json.Decoder(Completion)
 _ERROR_DECODERS: dict[int, tuple[msgspec.json.Decoder[Any], type[SDKError]]] = {
     400: (msgspec.json.Decoder(APIErrorInvalidInputData), APIErrorInvalidInput),
     401: (msgspec.json.Decoder(APIErrorUnauthorizedData), APIErrorUnauthorized),
     404: (msgspec.json.Decoder(APIErrorNotFoundData), APIErrorNotFound),
 }
+_NOTHING_DONE = frozenset({408, 429, 503})
+"""Statuses that say the server did not process the request (it timed out reading it, or
+refused it for now): the call cannot have taken effect."""
 
 
 def path_segment(value: str) -> str:
@@ -94,50 +101,115 @@ class Response(msgspec.Struct, frozen=True):
     truncated: bool = False
 
 
-class Request(msgspec.Struct, Generic[T], frozen=True):
-    """One call, as its resource method describes it: what to send, and (`parse`) what its
+class Request(msgspec.Struct, frozen=True, kw_only=True):
+    """One call, as `build_request` describes it: what to send, and (`parse`) what its
     response means. The client's request path adds the server, the headers every request
-    carries, retries, timing, logging and tracing. Each operation is a subclass (a Struct,
-    so a call's description is built in C)."""
+    carries, retries, timing, logging and tracing. (A Struct: built in C, once per call.)"""
 
+    operation: Operation[Any]
+    """Which operation (its method, result type and retry kind)."""
     path: str
     """The encoded path, e.g. ``/v1/projects/p/deployments/d/completions``."""
-    body: bytes
-    """The JSON body."""
+    body: bytes | Multipart | None = None
+    """The JSON body, a multipart upload, or nothing."""
+    content_type: str | None = None
+    """The body's media type."""
     query: str = ""
     """The encoded query, ``?a=1`` or empty."""
     headers: Mapping[str, str] | None = None
     """The caller's extra headers, sent over the SDK's own (checked), or None."""
     idempotency_key: str | None = None
-    """The caller's key, or None for a fresh one."""
+    """The caller's key, or None for a fresh one (POSTs only)."""
+    ids: tuple[str, ...] = ()
+    """The path's parameters, in the operation's order."""
+    settings: Any = None
+    """The checked JSON body (a Struct), for the trace span's attributes."""
+    missing_ok: bool = False
+    """A DELETE whose resource is already gone (404) succeeds."""
 
-    operation: ClassVar[str] = "request"
-    """The operation's name in logs and trace spans."""
+    @property
+    def method(self) -> str:
+        """The HTTP method."""
+        return self.operation.method
 
-    def parse(self, response: Response) -> T:
+    @property
+    def idempotent(self) -> bool:
+        """Whether an attempt that may have taken effect can be made again: any call but a
+        create without the caller's own ``idempotency_key``."""
+        return self.operation.kind != "create" or self.idempotency_key is not None
+
+    @property
+    def replayable(self) -> bool:
+        """Whether the body can be sent again: not an upload from a source that can be
+        read once only (a pipe), which is sent once."""
+        return not isinstance(self.body, Multipart) or self.body.source.replayable
+
+    def gone(self, error: Exception) -> bool:
+        """Whether `error` says this call's resource is not there, where that is what a
+        DELETE asked for (`missing_ok`, or an earlier attempt that may have deleted it)."""
+        return self.operation.kind == "delete" and isinstance(error, APIErrorNotFound)
+
+    def parse(self, response: Response) -> Any:
         """The call's result from a response, or the error the response means (raised)."""
-        raise NotImplementedError
+        return parse(self.operation, response)
 
     def span_name(self) -> str:
-        """The name of the call's trace span."""
-        return self.operation
+        """The call's trace span name: ``chat {deployment}`` for inference (the GenAI
+        conventions), else the operation (``deployments.get``)."""
+        gen_ai = self.operation.gen_ai
+        if gen_ai is not None:
+            return f"{gen_ai} {self.ids[-1]}"
+        return self.operation.name
 
     def span_attributes(self) -> dict[str, Any]:
-        """The trace span's attributes that come from the call itself."""
-        return {"gen_ai.operation.name": self.operation}
+        """The trace span's attributes that come from the call itself: the operation, the
+        ids, and for inference the GenAI conventions' model and settings."""
+        operation = self.operation
+        attributes: dict[str, Any] = {"emissary.operation": operation.name}
+        for name, value in zip(operation.parameters, self.ids, strict=True):
+            attributes[f"emissary.{name}"] = value
+        if operation.gen_ai is None:
+            return attributes
+        attributes["gen_ai.operation.name"] = operation.gen_ai
+        attributes["gen_ai.request.model"] = self.ids[-1]
+        settings = self.settings
+        for name, field in _GEN_AI_SETTINGS:
+            setting = getattr(settings, field, None)
+            if setting is not None:
+                attributes[name] = setting
+        return attributes
 
-    def input_text(self) -> str | None:
-        """The call's input text (recorded in a span only when the user opts in)."""
-        return None
+    def input_messages(self) -> list[tuple[str, str]] | None:
+        """The call's input as (role, text) messages (recorded in a span only when the
+        user opts in)."""
+        settings = self.settings
+        messages = getattr(settings, "messages", None)
+        if messages is not None:
+            return [(message.role, message.content) for message in messages]
+        texts = [
+            getattr(settings, field, None)
+            for field in ("prompt", "source_sentence", "target_sentence")
+        ]
+        return [("user", text) for text in texts if isinstance(text, str)] or None
 
 
-def parse_completion_response(response: Response) -> Completion:
-    """Return the completion a 2XX response carries, or raise the error the response means
+_GEN_AI_SETTINGS = (
+    ("gen_ai.request.max_tokens", "max_new_tokens"),
+    ("gen_ai.request.temperature", "temperature"),
+    ("gen_ai.request.top_p", "top_p"),
+    ("gen_ai.request.top_k", "top_k"),
+)
+
+
+def parse(operation: Operation[T], response: Response) -> T:
+    """Return the result a 2XX response carries, or raise the error the response means
     (with the response's ``X-Request-Id`` and ``Retry-After`` on it)."""
-    status = response.status
-    if 200 <= status < 300 and not response.truncated:
+    if 200 <= response.status < 300 and not response.truncated:
+        decoder = operation.decoder
+        if decoder is None:
+            return None  # type: ignore[return-value]  # Operation[None]: nothing to read
         try:
-            return _COMPLETION_DECODER.decode(response.content)
+            return decoder.decode(response.content)
         except (msgspec.DecodeError, RecursionError):
             pass
     raise _error(response)
@@ -152,7 +224,7 @@ def _error(response: Response) -> SDKError:
         what = (
             f"a body larger than max_response_bytes ({len(body)} bytes read)"
             if truncated
-            else "a body that is not the completion JSON"
+            else "a body that is not the documented JSON"
         )
         failure = ResponseValidationError(
             f"the server answered {status} with {what}", status, text, raw
@@ -161,95 +233,118 @@ def _error(response: Response) -> SDKError:
         decoder, error_type = known
         with contextlib.suppress(msgspec.DecodeError, RecursionError):  # else a plain one
             failure = error_type(decoder.decode(body), status, text, raw)
+    elif status == 413:
+        failure = PayloadTooLargeError(
+            "the request is larger than the server takes", 413, text, raw
+        )
     if failure is None:
         failure = SDKError("API error occurred", status, text, raw)
     failure.request_id = headers.get(REQUEST_ID_HEADER)
     failure.retry_after = retry_after_seconds(headers)
+    failure.maybe_committed = (status >= 500 and status not in _NOTHING_DONE) or status < 300
     return failure
 
 
-class CompletionCall(Request[Completion], frozen=True, kw_only=True):
-    """A ``deployments.completions.create`` call."""
+# --- building a call ------------------------------------------------------------------------
 
-    project_id: str
-    deployment_id: str
-    settings: CompletionRequest
-    """The checked request body (for the span's attributes)."""
-
-    operation: ClassVar[str] = "text_completion"
-
-    parse = staticmethod(parse_completion_response)
-
-    def span_name(self) -> str:
-        return f"text_completion {self.deployment_id}"
-
-    def span_attributes(self) -> dict[str, Any]:
-        settings = self.settings
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": self.operation,
-            "gen_ai.request.model": self.deployment_id,
-            "emissary.project_id": self.project_id,
-        }
-        for name, value in (
-            ("gen_ai.request.max_tokens", settings.max_new_tokens),
-            ("gen_ai.request.temperature", settings.temperature),
-            ("gen_ai.request.top_p", settings.top_p),
-            ("gen_ai.request.top_k", settings.top_k),
-        ):
-            if value is not None:
-                attributes[name] = value
-        return attributes
-
-    def input_text(self) -> str | None:
-        return self.settings.prompt
+_OPTIONS = frozenset({"retries", "server_url", "timeout_ms", "extra_headers", "extra_query"})
+"""Options every call takes (`CallOptions`)."""
+_POST_OPTIONS = _OPTIONS | {"idempotency_key"}
+_JSON_POST_OPTIONS = _POST_OPTIONS | {"extra_body"}
 
 
-def completion_request(
+def allowed_options(operation: Operation[Any]) -> frozenset[str]:
+    """The per-call options `operation` takes: ``idempotency_key`` on POSTs, ``extra_body``
+    where the body is JSON."""
+    if operation.method != "POST":
+        return _OPTIONS
+    return _POST_OPTIONS if operation.body in (None, MULTIPART) else _JSON_POST_OPTIONS
+
+
+def build_request(
+    operation: Operation[Any],
+    ids: tuple[object, ...],
+    body: object,
+    options: Mapping[str, Any],
     *,
-    project_id: object,
-    deployment_id: object,
-    request_body: object,
-    extra_headers: object = None,
-    extra_query: object = None,
-    extra_body: object = None,
-    idempotency_key: object = None,
-) -> CompletionCall:
-    """Check a completion call's arguments and describe it; raises `RequestValidationError`
-    (before any I/O) for anything that cannot be sent."""
-    settings, body = encode_request_body(request_body, extra_body)  # type: ignore[arg-type]
-    return CompletionCall(
-        completion_path(project_id, deployment_id),
-        body,
-        "" if extra_query is None else encode_query(extra_query),
-        None if extra_headers is None else check_headers(extra_headers, "extra_headers"),
-        None if idempotency_key is None else check_idempotency_key(idempotency_key),
-        project_id=project_id,  # type: ignore[arg-type]  # checked by completion_path
-        deployment_id=deployment_id,  # type: ignore[arg-type]
+    missing_ok: bool = False,
+) -> Request:
+    """Check a call's arguments and describe it; raises `RequestValidationError` (before
+    any I/O) for anything that cannot be sent."""
+    path = fill_path(operation, ids)
+    if options and not options.keys() <= allowed_options(operation):
+        raise _unexpected_option(operation, options)
+    get = options.get
+    kind = operation.body
+    settings: Any = None
+    content_type: str | None = None
+    payload: bytes | Multipart | None = None
+    if isinstance(kind, str):  # MULTIPART
+        payload = multipart_body(body, new_idempotency_key().replace("-", ""))
+        content_type = payload.content_type
+    elif kind is not None:
+        if body is None and operation.kind == "create":  # an optional body: sent empty
+            body = {}
+        settings, payload = encode_request_body(body, kind, get("extra_body"))
+        content_type = JSON
+    extra_query, extra_headers, key = (
+        get("extra_query"),
+        get("extra_headers"),
+        get("idempotency_key"),
+    )
+    return Request(
+        operation=operation,
+        path=path,
+        body=payload,
+        content_type=content_type,
+        query="" if extra_query is None else encode_query(extra_query),
+        headers=None if extra_headers is None else check_headers(extra_headers, "extra_headers"),
+        idempotency_key=None if key is None else check_idempotency_key(key),
+        ids=ids,  # type: ignore[arg-type]  # checked by fill_path
         settings=settings,
+        missing_ok=missing_ok,
     )
 
 
-_PATHS: dict[tuple[str, str], str] = {}
+def _unexpected_option(operation: Operation[Any], options: Mapping[str, Any]) -> RequestTypeError:
+    import difflib  # the error path only
+
+    allowed = sorted(allowed_options(operation))
+    name = next(str(key) for key in options if key not in allowed)
+    close = difflib.get_close_matches(name, [*allowed, "extra_body", "idempotency_key"], n=1)
+    hint = ""
+    if close and close[0] not in allowed:
+        hint = f": {close[0]} is not an option of {operation.name}"
+    elif close:
+        hint = f"; did you mean {close[0]!r}?"
+    return RequestTypeError(
+        f"{operation.name}() got an unexpected argument {shown(name)}{hint} "
+        f"(its options: {', '.join(allowed)})",
+        field=name,
+    )
+
+
+_PATHS: dict[tuple[Operation[Any], tuple[object, ...]], str] = {}
 _MAX_PATHS = 1024
 
 
-def completion_path(project_id: object, deployment_id: object) -> str:
-    """The encoded path of the completions endpoint for one deployment, each id checked
-    and encoded once (then remembered); raises `RequestValidationError` for a bad id."""
-    key = (project_id, deployment_id)
+def fill_path(operation: Operation[Any], ids: tuple[object, ...]) -> str:
+    """`operation`'s encoded path with `ids` in it, each checked and encoded as one segment
+    (then remembered); raises `RequestValidationError` for a bad id."""
+    key = (operation, ids)
     try:
-        path = _PATHS.get(key)  # type: ignore[arg-type]
+        path = _PATHS.get(key)
     except TypeError:  # an unhashable id (a list, say): check_id below says what is wrong
         path = None
     if path is None:
-        path = (
-            f"/v1/projects/{path_segment(check_id(project_id, 'project_id'))}"
-            f"/deployments/{path_segment(check_id(deployment_id, 'deployment_id'))}"
-            "/completions"
-        )
+        segments = {
+            name: path_segment(check_id(value, name))
+            for name, value in zip(operation.parameters, ids, strict=True)
+        }
+        path = operation.path.format_map(segments)
         if len(_PATHS) >= _MAX_PATHS:
             _PATHS.clear()
-        _PATHS[key] = path  # type: ignore[index]
+        _PATHS[key] = path
     return path
 
 

@@ -170,12 +170,26 @@ class Retrying:
         self.deadline = started + config.backoff.max_elapsed_time / 1000.0
         self.waits = _waits(config, runtime.random) if config.enabled else iter(())
 
-    async def after(self, error: SDKError | APIConnectionError) -> float:
+    async def after(
+        self,
+        error: SDKError | APIConnectionError,
+        *,
+        idempotent: bool = True,
+        replayable: bool = True,
+    ) -> float:
         """Wait before the next attempt and return its limit (seconds), or raise the error
-        that ends the call (`error` itself, marked with the attempts and the time taken)."""
+        that ends the call (`error` itself, marked with the attempts and the time taken).
+        A call that must not take effect twice (a create without the caller's idempotency
+        key: not `idempotent`) is retried only if the failed attempt cannot have taken
+        effect; one whose body cannot be sent again (not `replayable`) is never retried."""
         config, runtime, number = self.config, self.runtime, self.attempts
         clock = runtime.clock
-        if not config.enabled or not is_retryable(error, config):
+        if (
+            not config.enabled
+            or not replayable
+            or not is_retryable(error, config)
+            or (error.maybe_committed and not idempotent)
+        ):
             raise _ended(error, number, self.started, clock)
         wait = next(self.waits)
         floor = error.retry_after if isinstance(error, SDKError) else None

@@ -40,6 +40,7 @@ import yarl
 from ._config import redact_url
 from ._network import Proxy, describe_certificate_error
 from ._protocol import Response
+from ._upload import Multipart, UploadChanged
 from .errors import (
     APIConnectionError,
     APIHostNotFoundError,
@@ -49,9 +50,11 @@ from .errors import (
     ClientClosedError,
     ConfigurationError,
     EmissaryError,
+    UploadSourceError,
 )
 
 if TYPE_CHECKING:
+    from aiohttp.abc import AbstractStreamWriter
     from aiohttp.client_proto import ResponseHandler
     from aiohttp.client_reqrep import ClientRequest
     from aiohttp.tracing import Trace
@@ -228,6 +231,12 @@ class Transport:
             auto_decompress=True,
             trust_env=False,  # else aiohttp adds ~/.netrc passwords (proxies: _network)
         )
+        # aiohttp (3.14+) silently sends a GET or DELETE again when a kept-alive connection
+        # drops: the retry policy would take the second attempt's answer (a 404 after a
+        # delete that worked) for the first. Every attempt must be the SDK's own, counted
+        # and logged. (A private flag: test_aiohttp_never_resends_an_attempt_by_itself
+        # guards it.)
+        session._retry_connection = False
         # A loop that has run shutdown_asyncgens() takes no new async generator (it warns):
         # such a session is closed by aclose() or the finalizer alone. (asyncio's own flag;
         # test_a_loop_that_runs_on_after_shutdown_asyncgens_gets_a_new_session guards it.)
@@ -257,20 +266,23 @@ class Transport:
 
     async def send(
         self,
+        method: str,
         url: yarl.URL,
         headers: Mapping[str, str],
-        body: bytes,
+        body: bytes | Multipart | None,
         *,
         timeout_s: float,
         max_response_bytes: int,
         proxy: Proxy | None = None,
     ) -> Response:
-        """POST `body` to `url` (through `proxy`, if given), the whole attempt (connect to
-        last body byte) bounded by `timeout_s` (> 0).
+        """Send one attempt of `method` with `body` to `url` (through `proxy`, if given),
+        the whole attempt (connect to last body byte) bounded by `timeout_s` (> 0).
 
         A 2XX body is read up to `max_response_bytes`, any other up to `ERROR_BODY_LIMIT`,
         both counted after decoding; past that the connection is dropped and the result
-        marked truncated.
+        marked truncated. A failure says whether the request may have reached the server
+        (`maybe_committed`): not if the connection (or the proxy's tunnel) was never made,
+        or an upload's body was not all sent.
         """
         current = self._current
         # Is the cached session's loop the one running this coroutine? A loop runs on one
@@ -285,9 +297,11 @@ class Transport:
             session = await self._session_for_this_loop()
         else:
             session = current[3]
-        request = session.post(
+        upload = None if not isinstance(body, Multipart) else _UploadPayload(body)
+        request = session.request(
+            method,
             url,
-            data=body,
+            data=body if upload is None else upload,
             headers=headers,
             allow_redirects=False,
             timeout=self._timeouts.get(timeout_s) or self._timeout(timeout_s),
@@ -308,19 +322,24 @@ class Transport:
                     and length <= limit
                     and _CONTENT_ENCODING not in response.headers
                 ):
-                    body = await response.read()
-                    return Response(status, response.headers, body, url)
+                    data = await response.read()
+                    return Response(status, response.headers, data, url)
                 data, complete = await _read_at_most(response.content, limit)
                 if not complete:
                     response.close()  # drop the connection rather than read the rest
                 return Response(status, response.headers, data, url, not complete)
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
             failure = APITimeoutError(
-                f"POST {_safe(url)} did not complete within {timeout_s:g} s (timeout_ms)"
+                f"{method} {_safe(url)} did not complete within {timeout_s:g} s (timeout_ms)"
             )
+            failure.maybe_committed = True
         except (aiohttp.ClientError, OSError, RuntimeError) as exc:
             if not (isinstance(exc, RuntimeError) and session.closed and not self._closed):
-                failure = transport_error(exc, url, closed=self._closed, proxy=proxy)
+                failure = transport_error(exc, url, method, closed=self._closed, proxy=proxy)
+        if upload is not None and upload.failure is not None:
+            failure = upload.failure  # the file changed under the upload: not worth a retry
+        elif upload is not None and failure is not None and not upload.sent_all:
+            failure.maybe_committed = False  # a body cut short cannot have been processed
         if failure is not None:
             raise failure
         # The session was closed under us before anything was sent: its loop ran
@@ -328,6 +347,7 @@ class Transport:
         self._current = None
         self._sessions.pop(asyncio.get_running_loop(), None)
         return await self.send(
+            method,
             url,
             headers,
             body,
@@ -380,14 +400,71 @@ class Transport:
             await asyncio.wait(elsewhere, timeout=CLOSE_ELSEWHERE_S)
 
 
+class _UploadPayload(aiohttp.payload.Payload):
+    """A multipart body written from its `Multipart` description: the head, the file's
+    bytes chunk by chunk, the tail (a fresh payload per attempt: aiohttp consumes one). It
+    records whether all of it was written (a connection dropped before that cannot have
+    created anything) and why its source failed, if it did (the transport raises that)."""
+
+    def __init__(self, body: Multipart) -> None:
+        super().__init__(body, content_type=body.content_type)
+        self._size = body.length
+        self._autoclose = True  # it holds nothing to close: the caller's file stays open
+        self.body = body
+        self.sent_all = False
+        self.failure: UploadSourceError | None = None
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """Not text: a multipart body is bytes (aiohttp asks only when logging)."""
+        return ""
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        """Write the whole body."""
+        body = self.body
+        await writer.write(body.head)
+        try:
+            async for chunk in body.source.chunks():
+                await writer.write(chunk)
+        except UploadChanged as exc:
+            self.failure = UploadSourceError(
+                f"request_body.file.content changed while it was sent: {exc}",
+                field="request_body.file.content",
+            )
+            raise
+        await writer.write(body.tail)
+        self.sent_all = True
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        """Write the whole body (its length is the one it said: `size`)."""
+        await self.write(writer)
+
+
 def transport_error(
-    exc: BaseException, url: yarl.URL, *, closed: bool = False, proxy: Proxy | None = None
+    exc: BaseException,
+    url: yarl.URL,
+    method: str = "POST",
+    *,
+    closed: bool = False,
+    proxy: Proxy | None = None,
 ) -> EmissaryError:
     """Our error for an aiohttp or OS failure of an attempt on `url` (through `proxy`), made
     of plain facts: no reference to `exc`, whose request info or connection key may hold
     credentials, and the proxy shown without its password. `closed` says the client was
-    closed meanwhile."""
-    where = f"POST {_safe(url)}"
+    closed meanwhile. A failure to connect (or to set up TLS or a proxy's tunnel) sent
+    nothing: it is not `maybe_committed`; any later one may have been."""
+    error = _transport_error(exc, url, method, closed, proxy)
+    error.maybe_committed = not isinstance(
+        exc, aiohttp.ClientConnectorError | aiohttp.ClientHttpProxyError | aiohttp.InvalidURL
+    )
+    return error
+
+
+def _transport_error(
+    exc: BaseException, url: yarl.URL, method: str, closed: bool, proxy: Proxy | None
+) -> EmissaryError:
+    where = f"{method} {_safe(url)}"
     if isinstance(exc, aiohttp.InvalidURL):
         return ConfigurationError(f"invalid request URL {_safe(url)}")
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):

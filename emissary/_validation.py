@@ -11,15 +11,14 @@ from __future__ import annotations
 import re
 import reprlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import msgspec
 
 from .errors import RequestTypeError, RequestValidationError
-from .models import GetCompletionsFromDeploymentRequestBody as RequestBody
+from .models import GetChatCompletionsFromDeploymentRequestBody as ChatBody
 
-_BODY_FIELDS: tuple[str, ...] = RequestBody.__struct_fields__
 _ALLOWED: dict[str, str] = {
     "prompt": "a string",
     "temperature": "a finite number >= 0",
@@ -28,11 +27,36 @@ _ALLOWED: dict[str, str] = {
     "top_k": "an integer from 0 to 2**63 - 1",
     "no_repeat_ngram_size": "an integer from 0 to 2**63 - 1",
     "do_sample": "true or false",
+    "messages": "a list of messages, each {'role': ..., 'content': ...}",
+    "role": "'system', 'user' or 'assistant'",
+    "content": "a string",
+    "streaming": "false (or left out)",
+    "source_sentence": "a string",
+    "target_sentence": "a string",
+    "cosine": "true or false",
+    "manhattan": "true or false",
+    "euclidean": "true or false",
+    "name": "a string",
+    "description": "a string",
+    "base_model": "a base model's name (a string; see base_models.list())",
+    "train_dataset_id": "a dataset id (a string)",
+    "test_dataset_id": "a dataset id (a string)",
+    "train_test_split_ratio": "a number strictly between 0 and 1",
+    "parameters": "a mapping of names to strings or numbers (not booleans, not nested)",
+    "hf_model_link": "a string (a Hugging Face model's URL)",
+    "training_job_id": "a training job id (a string)",
+    "checkpoint": "a checkpoint's number (an integer >= 0)",
+    "server_type": "'serverless' or 'on-demand'",
 }
-_AT_FIELD = re.compile(r"at `\$\.(\w+)`")
+"""What each request body field takes, for messages (a field name means the same in every
+body that has it)."""
+_AT = re.compile(r"at `\$([^`]*)`")
 _UNKNOWN = re.compile(r"unknown field `([^`]*)`")
 _MISSING = re.compile(r"missing required field `([^`]*)`")
+_STEP = re.compile(r"\.(\w+)|\[(\d+|\.\.\.)\]")
+"""One step of a msgspec error path: ``.name`` or ``[0]`` (``[...]``: a mapping's value)."""
 _ENCODER = msgspec.json.Encoder()
+S = TypeVar("S", bound=msgspec.Struct)
 _REPR = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = 60
 _REPR.maxlevel = 3
@@ -175,44 +199,64 @@ integer too large for JSON or for ``int``'s string conversion, nesting too deep.
 
 
 def encode_request_body(
-    request_body: object, extra_body: Mapping[str, Any] | None = None
-) -> tuple[RequestBody, bytes]:
-    """Check a request body (dict or Struct) and return it as a Struct and as JSON (unset
-    fields left out), with `extra_body`'s fields merged in at the top level unchecked."""
+    request_body: object, body_type: type[S], extra_body: Mapping[str, Any] | None = None
+) -> tuple[S, bytes]:
+    """Check a request body (dict or Struct) against `body_type` and return it as a Struct
+    and as JSON (unset fields left out), with `extra_body`'s fields merged in at the top
+    level unchecked."""
     if type(request_body) is dict:  # the usual case, without an ABC instance check
-        given: Mapping[Any, Any] = request_body
-    elif isinstance(request_body, RequestBody):
-        # A Struct is built without checking its types or Meta ranges: check them here.
-        given = msgspec.structs.asdict(request_body)
-    elif isinstance(request_body, Mapping):
+        given: Any = request_body
+    elif isinstance(request_body, msgspec.Struct | Mapping):
         try:
-            given = dict(request_body)
+            # A Struct is built without checking its types or Meta ranges, nested ones
+            # included: check its values as if they came as a dict.
+            given = msgspec.to_builtins(request_body)
         except Exception as exc:
             raise RequestTypeError(
-                f"request_body could not be read as a mapping ({type(exc).__name__})",
+                f"request_body could not be read ({type(exc).__name__}: {shown(exc)})",
                 field="request_body",
             ) from None
     else:
         raise RequestTypeError(
-            "request_body must be a dict or an "
-            "emissary.models.GetCompletionsFromDeploymentRequestBody, "
+            f"request_body must be a dict or an emissary.models.{body_type.__name__}, "
             f"got {type(request_body).__name__}",
             field="request_body",
         )
+    if body_type is ChatBody and type(request_body) is dict:
+        given = _plain_messages(given)
     try:
         # None is every optional field's default, so it is left out of the JSON (not set).
         # msgspec.convert is strict by default (no "16" for 16); passing strict=True anyway
         # would send it down its slow keyword-argument parsing (a test checks strictness).
-        body = msgspec.convert(given, RequestBody)
+        body = msgspec.convert(given, body_type)
         if extra_body is None:
-            return body, _ENCODER.encode(body)
-        _ENCODER.encode(body)  # the body's own values encode (no lone surrogate, say)
+            encoded = _ENCODER.encode(body)
+        else:
+            _ENCODER.encode(body)  # the body's own values encode (no lone surrogate, say)
     except (msgspec.ValidationError, *_ENCODING_ERRORS):
-        raise _explain(given) from None
+        raise _explain(given, body_type) from None
+    if isinstance(body, ChatBody) and body.streaming:
+        raise RequestValidationError(
+            "request_body.streaming=True is not supported: the API defines no streaming "
+            "response format (extra_body={'streaming': True} sends it all the same)",
+            field="request_body.streaming",
+        )
+    if extra_body is None:
+        return body, encoded
     return body, _with_extra_body(body, extra_body)
 
 
-def _with_extra_body(body: RequestBody, extra_body: object) -> bytes:
+def _plain_messages(given: Any) -> Any:
+    """A chat body whose messages may be Structs (`models.Messages`, never checked when
+    built), with every message as a dict, so that each is checked."""
+    messages = given.get("messages") if isinstance(given, dict) else None
+    if isinstance(messages, list) and any(isinstance(m, msgspec.Struct) for m in messages):
+        plain = [msgspec.to_builtins(m) if isinstance(m, msgspec.Struct) else m for m in messages]
+        return {**given, "messages": plain}
+    return given
+
+
+def _with_extra_body(body: msgspec.Struct, extra_body: object) -> bytes:
     """The body's JSON with `extra_body`'s fields merged in (they win over the body's)."""
     if not isinstance(extra_body, Mapping):
         raise RequestTypeError(
@@ -253,9 +297,15 @@ def _unencodable(field: str, value: object, exc: BaseException) -> RequestTypeEr
     )
 
 
-def _explain(given: Mapping[Any, Any]) -> RequestValidationError:
+def _explain(given: Any, body_type: type[msgspec.Struct]) -> RequestValidationError:
     """The error for a body that did not convert or encode, as if None fields were absent
     (a None prompt is a missing prompt)."""
+    if not isinstance(given, Mapping):
+        return RequestTypeError(
+            f"request_body must be a dict or an emissary.models.{body_type.__name__}, "
+            f"got {type(given).__name__}",
+            field="request_body",
+        )
     fields = {k: v for k, v in given.items() if v is not None}
     for key in fields:
         if not isinstance(key, str):
@@ -273,10 +323,10 @@ def _explain(given: Mapping[Any, Any]) -> RequestValidationError:
     # with such strings stood in for.
     clean = {k: "?" if isinstance(v, str) and unencodable(v) else v for k, v in fields.items()}
     try:
-        msgspec.convert(clean, RequestBody)
+        msgspec.convert(clean, body_type)
     except msgspec.ValidationError as exc:
-        return _body_error(exc, fields)
-    except UnicodeError:
+        return _body_error(exc, fields, body_type)
+    except (UnicodeError, *_ENCODING_ERRORS):
         pass
     for key, value in fields.items():  # valid, but did not encode
         if isinstance(value, str) and (where := unencodable(value)) is not None:
@@ -287,38 +337,77 @@ def _explain(given: Mapping[Any, Any]) -> RequestValidationError:
     return RequestValidationError("request_body cannot be encoded as JSON", field="request_body")
 
 
-def _body_error(exc: msgspec.ValidationError, body: object) -> RequestValidationError:
+def _body_error(
+    exc: msgspec.ValidationError, body: Mapping[Any, Any], body_type: type[msgspec.Struct]
+) -> RequestValidationError:
+    """msgspec's finding, said in terms of the call: the field's path (``request_body.
+    messages[0].role``), what it takes, what it got, and for a misspelt field the closest
+    real one."""
     text = str(exc)
+    at = _AT.search(text)
+    path = at.group(1) if at else ""
+    where = "request_body" + path.replace("[...]", "")
     if match := _UNKNOWN.search(text):
         name = match.group(1)
-        message = f"request_body.{name} is not a field of the request body"
+        allowed = _fields_at(body_type, path)
+        message = f"{where}.{name} is not a field of {_what(path)}"
         import difflib  # error path only: keeps `import emissary` light
 
-        close = difflib.get_close_matches(name, _BODY_FIELDS, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
         if close:
             message += f"; did you mean {close[0]!r}?"
-        message += f" Allowed fields: {', '.join(_BODY_FIELDS)}."
-        return RequestValidationError(message, field=f"request_body.{name}")
+        message += f" Allowed fields: {', '.join(allowed)}."
+        return RequestValidationError(message, field=f"{where}.{name}")
     if match := _MISSING.search(text):
         name = match.group(1)
         return RequestValidationError(
-            f"request_body.{name} is required ({_ALLOWED.get(name, 'a value')})",
-            field=f"request_body.{name}",
+            f"{where}.{name} is required ({_ALLOWED.get(name, 'a value')})",
+            field=f"{where}.{name}",
         )
-    if match := _AT_FIELD.search(text):
-        name = match.group(1)
-        value = _field_value(body, name)
-        message = (
-            f"request_body.{name} must be {_ALLOWED.get(name, 'valid')}, "
-            f"got {shown(value)} ({type(value).__name__})"
-        )
+    if at is not None:
+        names = [step for step, _ in _STEP.findall(path) if step]
+        value = _value_at(body, path)
+        takes = _ALLOWED.get(names[-1], "valid") if names else "valid"
+        message = f"{where} must be {takes}, got {shown(value)} ({type(value).__name__})"
         if "got `" in text:
-            return RequestTypeError(message, field=f"request_body.{name}")
-        return RequestValidationError(message, field=f"request_body.{name}")
+            return RequestTypeError(message, field=where)
+        return RequestValidationError(message, field=where)
     return RequestValidationError(f"request_body is invalid: {text}", field="request_body")
 
 
-def _field_value(body: object, name: str) -> Any:
-    if isinstance(body, Mapping):
-        return body.get(name)
-    return getattr(body, name, None)
+def _what(path: str) -> str:
+    return "the request body" if not path else f"request_body{path}"
+
+
+def _fields_at(body_type: type[msgspec.Struct], path: str) -> tuple[str, ...]:
+    """The fields of the Struct found at `path` (``.messages[0]``) within `body_type`."""
+    import typing  # error path only
+
+    current: Any = body_type
+    for name, index in _STEP.findall(path):
+        if name and isinstance(current, type) and issubclass(current, msgspec.Struct):
+            current = typing.get_type_hints(current).get(name)
+        elif index:
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            current = args[-1] if args else None
+        while typing.get_origin(current) is not None and not typing.get_args(current)[1:]:
+            current = typing.get_args(current)[0]  # list[X] (or X | None): X
+    if isinstance(current, type) and issubclass(current, msgspec.Struct):
+        return current.__struct_fields__
+    return ()
+
+
+def _value_at(body: Any, path: str) -> Any:
+    """The value at `path` (``.messages[0].role``) in `body`, or None if not there."""
+    current = body
+    for name, index in _STEP.findall(path):
+        try:
+            if name:
+                current = current.get(name) if isinstance(current, Mapping) else None
+            elif index != "...":
+                current = current[int(index)]
+            else:  # a mapping's value: msgspec does not say which; show the first bad one
+                return next(iter(current.values()), None)
+        except (LookupError, TypeError, AttributeError):
+            return None
+    return current

@@ -3,7 +3,8 @@
     EmissaryError
     ├── ConfigurationError (ValueError)      bad client settings: no server URL, no key, ...
     ├── RequestValidationError (ValueError)  bad call arguments, raised before any I/O
-    │   └── RequestTypeError (TypeError)     ... of the wrong type
+    │   ├── RequestTypeError (TypeError)     ... of the wrong type
+    │   └── UploadSourceError                an upload's file is missing, empty or changed
     ├── ClientClosedError (RuntimeError)     the client was closed
     ├── ClientNotPicklableError (TypeError)  a client whose settings cannot be pickled
     ├── BatchInputError                      a batch's input iterable raised (.results)
@@ -17,6 +18,7 @@
         ├── APIErrorInvalidInput             400, with .data (status, error)
         ├── APIErrorUnauthorized             401, with .data (status, error)
         ├── APIErrorNotFound                 404, with .data (status, error, code)
+        ├── PayloadTooLargeError             413: the upload is larger than the server takes
         └── ResponseValidationError          a 2XX whose body is not the documented JSON
 
 No aiohttp, asyncio or msgspec exception escapes the SDK: transport faults become
@@ -26,6 +28,12 @@ This module imports nothing else of the package: every other module may import i
 Messages never contain the API key, and no object reachable from an error (its
 arguments, attributes, cause or context) holds it: transport errors are not chained to
 aiohttp's exceptions, which carry the request's headers.
+
+Every error has `maybe_committed`: True only when the call may have taken effect on the
+server although it failed (a create answered 500, or a connection dropped after the request
+was sent); False where nothing can have been done (a refused connection, a 400/401/404,
+bad input). A create that may have been committed is never retried unless the caller gave
+an ``idempotency_key``.
 
 An error that ends a call (`APIConnectionError`, `SDKError`) says how it ended:
 `retries_taken` (attempts minus one) and `elapsed` (first attempt to the end), and when the
@@ -63,15 +71,21 @@ __all__ = [
     "ClientNotPicklableError",
     "ConfigurationError",
     "EmissaryError",
+    "PayloadTooLargeError",
     "RequestTypeError",
     "RequestValidationError",
     "ResponseValidationError",
     "SDKError",
+    "UploadSourceError",
 ]
 
 
 class EmissaryError(Exception):
     """Base class of every exception the SDK raises on purpose."""
+
+    maybe_committed: bool = False
+    """True when the call may have taken effect on the server although it failed (see the
+    module docstring): look before you try again."""
 
 
 class ConfigurationError(EmissaryError, ValueError):
@@ -94,6 +108,12 @@ class RequestValidationError(EmissaryError, ValueError):
 
 class RequestTypeError(RequestValidationError, TypeError):
     """A call argument has the wrong type; raised before any network I/O."""
+
+
+class UploadSourceError(RequestValidationError):
+    """An upload's source cannot be sent as it is: a path that does not exist or is a
+    directory, an empty source, or a file whose size changed while it was sent (then
+    raised mid-upload, and never retried: the bytes would not be the same)."""
 
 
 class ClientClosedError(EmissaryError, RuntimeError):
@@ -262,6 +282,10 @@ class APIErrorNotFound(_APIErrorWithData):
     """404: the project or deployment does not exist (see ``.data.code``)."""
 
     data: APIErrorNotFoundData
+
+
+class PayloadTooLargeError(SDKError):
+    """413: the request (an upload, say) is larger than the server takes; never retried."""
 
 
 class ResponseValidationError(SDKError):

@@ -1,20 +1,33 @@
-"""Retry settings, with the names and argument order of the generated `emissary-client-sdk`.
+"""Retry settings, with the names and argument order of the generated `emissary-client-sdk`,
+and the options every call takes.
 
 Times are in milliseconds. Pass a `RetryConfig` as ``retry_config=`` to a client or as
 ``retries=`` to one call; ``RetryConfig("none", ...)`` (or `RetryConfig.disabled()`) turns
 retries off. `DEFAULT_RETRY_CONFIG` is what a client uses when given none.
+
+`CallOptions` (and `PostOptions`, `JSONPostOptions`) type the keyword options of every
+operation (``**options`` in their signatures, which type checkers and IDEs expand).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal, TypedDict
 
 import msgspec
 
 from .errors import ConfigurationError
 
-__all__ = ["DEFAULT_RETRY_CONFIG", "BackoffStrategy", "RetryBudget", "RetryConfig"]
+__all__ = [
+    "DEFAULT_RETRY_CONFIG",
+    "BackoffStrategy",
+    "CallOptions",
+    "JSONPostOptions",
+    "PostOptions",
+    "RetryBudget",
+    "RetryConfig",
+]
 
 
 class BackoffStrategy(msgspec.Struct, frozen=True):
@@ -154,3 +167,37 @@ DEFAULT_RETRY_CONFIG = RetryConfig(
 """Retries on by default. A server that is down, hangs or fails without ``Retry-After``
 gets 3 attempts (waits of up to 0.5 s and 1 s between them); one that answers 429 or 503
 with ``Retry-After`` is waited for as it asks, up to 60 s for the whole call."""
+
+
+class CallOptions(TypedDict, total=False):
+    """Options every operation takes, as keywords (all optional).
+
+    - ``retries``: a `RetryConfig` for this call, instead of the client's.
+    - ``server_url``: the base URL for this call, instead of the client's.
+    - ``timeout_ms``: the limit for each attempt of this call, in milliseconds.
+    - ``extra_headers``: headers sent on every attempt, over the SDK's own (a name or value
+      that could split the request is refused before any I/O).
+    - ``extra_query``: query parameters added to the URL (percent-encoded).
+    """
+
+    retries: RetryConfig | None
+    server_url: str | None
+    timeout_ms: float | None
+    extra_headers: Mapping[str, str] | None
+    extra_query: Mapping[str, str] | None
+
+
+class PostOptions(CallOptions, total=False):
+    """`CallOptions`, and for a POST: ``idempotency_key``, the call's ``Idempotency-Key``
+    instead of a fresh UUID (the same on every attempt; on a create it also lets the SDK
+    retry a failure that may have taken effect, as the server de-duplicates by it)."""
+
+    idempotency_key: str | None
+
+
+class JSONPostOptions(PostOptions, total=False):
+    """`PostOptions`, and for a JSON body: ``extra_body``, fields merged into the body at
+    the top level, for fields the server knows and the SDK does not yet (not checked
+    against the schema; a value that cannot be encoded is a `RequestTypeError`)."""
+
+    extra_body: Mapping[str, Any] | None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,13 +140,16 @@ def def_lines(name: str, params: list[str], returns: str) -> list[str]:
     ]
 
 
-def render_class(cls: ast.ClassDef, is_client: bool) -> tuple[list[str], set[str]]:
-    """The sync class for one async class, and the names its annotations use."""
+def render_class(
+    cls: ast.ClassDef, is_client: bool, classes: dict[str, ast.ClassDef]
+) -> tuple[list[str], set[str]]:
+    """The sync class for one async class, and the names its annotations use. `classes`:
+    the module's classes by name, for the raw twins (``get = raw(AsyncX.get)``)."""
     name = sync_name(cls.name)
     base = "(SyncClientBase)" if is_client else ""
     lines = [f"class {name}{base}:", *docstring_lines(ast.get_docstring(cls), "    "), ""]
     used: set[str] = set()
-    children: list[str] = []
+    children: list[tuple[str, str]] = []
     body = cls.body
     for index, node in enumerate(body):
         if (
@@ -159,10 +163,30 @@ def render_class(cls: ast.ClassDef, is_client: bool) -> tuple[list[str], set[str
             if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
                 lines += docstring_lines(str(following.value.value), "    ")
             lines.append("")
-            children.append(attr)
+            children.append((attr, ast.unparse(node.annotation)))
             used |= _names(node.annotation)
 
+    if not is_client:
+        # Every resource wraps its async twin (and the client, for its loop thread).
+        lines += [
+            f"    def __init__(self, inner: {cls.name}, client: SyncClientBase) -> None:",
+            "        self._inner = inner",
+            "        self._client = client  # keeps the client (and its loop) alive",
+            "        self._runner = client._runner",
+            *(
+                f"        self.{attr} = {sync_name(child)}(inner.{attr}, client)"
+                for attr, child in children
+            ),
+            "",
+        ]
+        used |= {cls.name}
+
     for node in body:
+        if isinstance(node, ast.Assign):  # ``get = raw(AsyncX.get)``: a raw twin
+            method, returns = _raw_twin(node, classes)
+            lines += _sync_method(method, f"APIResponse[{annotation(returns)}]", is_client)
+            used |= _signature_names(method) | _names(returns) | {"APIResponse"}
+            continue
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         if (
@@ -192,61 +216,78 @@ def render_class(cls: ast.ClassDef, is_client: bool) -> tuple[list[str], set[str
                     "property; write it in emissary/_sync/base.py (SyncClientBase)"
                 )
             continue
-        if node.name == "__init__":
+        if node.name == "__init__" and is_client:
             params, forward = signature(node)
-            if is_client:  # other classes get a fixed (inner, runner) signature below
-                used |= _signature_names(node)
+            used |= _signature_names(node)
             lines += def_lines("__init__", params, "None")
-            doc = ast.get_docstring(node)
-            lines += docstring_lines(doc, "        ")
-            if is_client:
-                lines.append("        super().__init__(")
-                lines.append(f"            {cls.name}(")
-                lines += [f"                {f}," for f in forward]
-                lines += ["            )", "        )", ""]
-                lines.append("    def _bind(self) -> None:")
-                source, runner = "self._async_client", "self"
-            else:
-                lines += [
-                    "        self._inner = inner",
-                    "        self._client = client  # keeps the client (and its loop) alive",
-                    "        self._runner = client._runner",
-                ]
-                source, runner = "inner", "client"
-            for child in children:
-                child_cls = next(
-                    ast.unparse(n.annotation)
-                    for n in body
-                    if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == child
-                )
-                lines.append(
-                    f"        self.{child} = {sync_name(child_cls)}({source}.{child}, {runner})"
-                )
+            lines += docstring_lines(ast.get_docstring(node), "        ")
+            lines.append("        super().__init__(")
+            lines.append(f"            {cls.name}(")
+            lines += [f"                {f}," for f in forward]
+            lines += ["            )", "        )", ""]
+            lines.append("    def _bind(self) -> None:")
+            lines += [
+                f"        self.{attr} = {sync_name(child)}(self._async_client.{attr}, self)"
+                for attr, child in children
+            ]
             lines.append("")
         elif isinstance(node, ast.AsyncFunctionDef) and not node.name.startswith("_"):
             if is_client and node.name in LIFECYCLE:
                 continue
-            params, forward = signature(node)
             used |= _signature_names(node) | _names(node.returns)
-            lines += def_lines(node.name, params, annotation(node.returns))
-            lines += docstring_lines(ast.get_docstring(node), "        ")
-            target = "self._async_client" if is_client else "self._inner"
-            call = f"{target}.{node.name}("
-            lines.append("        return self._runner.run(")
-            lines.append(f"            {call}")
-            lines += [f"                {f}," for f in forward]
-            lines += ["            )", "        )", ""]
-    if not is_client:
-        # Non-client classes take the async object and the runner instead of the client.
-        start = lines.index("    def __init__(")
-        end = lines.index("    ) -> None:", start)
-        lines[start : end + 1] = [
-            f"    def __init__(self, inner: {cls.name}, client: SyncClientBase) -> None:"
-        ]
-        used |= {cls.name}
+            lines += _sync_method(node, annotation(node.returns), is_client)
     while lines and lines[-1] == "":
         lines.pop()
     return lines, used
+
+
+def _raw_twin(
+    node: ast.Assign, classes: dict[str, ast.ClassDef]
+) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, ast.expr]:
+    """The method a ``name = raw(AsyncX.name)`` line derives from, and its return type."""
+    call = node.value
+    if not (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Name)
+        and call.func.id == "raw"
+        and len(call.args) == 1
+        and isinstance(call.args[0], ast.Attribute)
+        and isinstance(call.args[0].value, ast.Name)
+    ):
+        raise SystemExit(f"cannot generate a sync twin of: {ast.unparse(node)}")
+    owner, attribute = call.args[0].value.id, call.args[0].attr
+    method = next(
+        (
+            n
+            for n in classes[owner].body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == attribute
+        ),
+        None,
+    )
+    if method is None or method.returns is None:
+        raise SystemExit(f"{owner}.{attribute}: no such method with a return type")
+    target = node.targets[0]
+    if not (isinstance(target, ast.Name) and target.id == attribute):
+        raise SystemExit(f"a raw twin keeps its method's name: {ast.unparse(node)}")
+    return method, method.returns
+
+
+def _sync_method(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, returns: str, is_client: bool
+) -> list[str]:
+    """A sync method that runs the async one of the same name on the private loop."""
+    params, forward = signature(node)
+    target = "self._async_client" if is_client else "self._inner"
+    return [
+        *def_lines(node.name, params, returns),
+        *docstring_lines(ast.get_docstring(node), "        "),
+        "        return self._runner.run(",
+        f"            {target}.{node.name}(",
+        *[f"                {f}," for f in forward],
+        "            )",
+        "        )",
+        "",
+    ]
 
 
 def hand_written() -> set[str]:
@@ -279,22 +320,22 @@ def _names(node: ast.expr | None) -> set[str]:
 
 
 def render(target: Target) -> str:
-    """The text of one generated module."""
+    """The text of one generated module (formatted by ruff, as the rest of the package)."""
     tree = ast.parse(target.source.read_text())
     rel = target.source.relative_to(ROOT).as_posix()
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and not n.name.startswith("_")]
+    by_name = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     body: list[str] = []
     used: set[str] = set()
     for cls in classes:
-        lines, names = render_class(cls, target.is_client)
+        lines, names = render_class(cls, target.is_client, by_name)
         body += [*lines, "", ""]
         used |= names
     local = {sync_name(c.name) for c in classes}
     imports = _imports(tree, used, local, target.is_client, [c.name for c in classes])
-    shown = ", ".join(f"`{sync_name(c.name)}`" for c in classes)
     header = [
-        f'"""The sync facade: {shown};',
-        "each runs its async twin on a private loop.",
+        f'"""The sync facade of {rel}: each class runs its async twin',
+        "on a private loop.",
         "",
         f"Generated from {rel} by scripts/generate_sync.py: do not edit by hand.",
         '"""',
@@ -305,24 +346,42 @@ def render(target: Target) -> str:
         "",
         "",
     ]
-    while body and body[-1] == "":
-        body.pop()
-    return "\n".join(header + body) + "\n"
+    return _ruff("\n".join(header + body) + "\n", target.output)
+
+
+def _ruff(text: str, path: Path) -> str:
+    """`text` with its imports sorted and formatted by ruff, under the project's settings."""
+    name = str(path.relative_to(ROOT))
+    for command in (["check", "--fix", "--select", "I", "--quiet"], ["format", "--quiet"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--stdin-filename", name, "-"],
+            input=text,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"ruff {command[0]} failed on {name}:\n{done.stderr}")
+        text = done.stdout
+    return text
 
 
 def _imports(
     tree: ast.Module, used: set[str], local: set[str], is_client: bool, classes: list[str]
 ) -> list[str]:
+    """The generated module's imports: those of the source that its annotations use (with
+    sync names for async ones), those the source only type-checks still under
+    ``if TYPE_CHECKING:`` (ruff sorts them)."""
     wanted = {n for n in used if n not in local}
-    stdlib: list[str] = []
-    package: list[str] = []
+    plain: list[str] = []
+    checking: list[str] = []
     for node in tree.body:
-        nodes = [node]
-        if isinstance(node, ast.If):  # TYPE_CHECKING blocks
-            nodes = list(node.body)
-        for item in nodes:
+        guarded = isinstance(node, ast.If)  # TYPE_CHECKING blocks
+        for item in node.body if isinstance(node, ast.If) else [node]:
+            into = checking if guarded else plain
             if isinstance(item, ast.Import):  # ``import ssl``, for ``ssl.SSLContext``
-                stdlib += [f"import {a.name}" for a in item.names if a.name in wanted]
+                into += [f"import {a.name}" for a in item.names if a.name in wanted]
                 continue
             if not isinstance(item, ast.ImportFrom):
                 continue
@@ -332,39 +391,19 @@ def _imports(
             if not names:
                 continue
             module = item.module or ""
-            sync_names = {sync_name(n) for n in names}
-            if item.level == 1 and sync_names <= {
-                sync_name(n) for n in names if n.startswith("Async")
-            }:
-                # an async sibling class: import its sync twin from the generated sibling
-                package.append(f"from .{module} import {', '.join(sorted(sync_names))}")
+            if item.level == 1 and all(n.startswith("Async") for n in names):
+                # async sibling classes: import their sync twins from the generated sibling
+                into.append(f"from .{module} import {', '.join(sync_name(n) for n in names)}")
                 continue
-            prefix = "." * item.level
-            if item.level == 1:
-                prefix = ".._async."
-            line = _import_line(f"{prefix}{module}", names)
-            (package if item.level else stdlib).append(line)
-    if is_client:
-        package.append(f"from .._async.client import {', '.join(classes)}")
-        package.append("from .base import SyncClientBase")
-    else:
-        package.append(f"from .._async.resources import {', '.join(classes)}")
-        package.append("from .base import SyncClientBase")
-    # isort's order: plain ``import x`` lines before ``from x import y`` ones
-    stdlib = sorted(set(stdlib), key=lambda line: (line.startswith("from "), line))
-    return stdlib + ([""] if stdlib else []) + sorted(set(package), key=_import_key)
-
-
-def _import_line(module: str, names: list[str]) -> str:
-    line = f"from {module} import {', '.join(names)}"
-    if len(line) <= 100:
-        return line
-    return f"from {module} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
-
-
-def _import_key(line: str) -> tuple[int, str]:
-    module = line.split()[1]
-    return (-module.count(".", 0, len(module) - len(module.lstrip("."))), module)
+            prefix = ".._async." if item.level == 1 else "." * item.level
+            into.append(f"from {prefix}{module} import {', '.join(names)}")
+    module = "client" if is_client else "resources"
+    plain.append(f"from .._async.{module} import {', '.join(classes)}")
+    plain.append("from .base import SyncClientBase")
+    if checking:
+        plain.append("from typing import TYPE_CHECKING")
+        plain += ["", "if TYPE_CHECKING:", *(f"    {line}" for line in checking)]
+    return plain
 
 
 def main() -> int:

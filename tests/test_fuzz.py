@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emissary import EmissaryClient, models
-from emissary._protocol import Response, parse_completion_response
+from emissary._operations import COMPLETIONS
+from emissary._protocol import Response, parse
 from emissary.errors import RequestValidationError, SDKError
 from emissary.testing import Emulator
 
@@ -119,8 +120,8 @@ def test_any_response_gives_a_completion_or_an_sdk_error(
     status: int, body: bytes, response_headers: dict[str, str], truncated: bool
 ) -> None:
     try:
-        result = parse_completion_response(
-            Response(status, response_headers, body, yarl.URL("http://h/x"), truncated)
+        result = parse(
+            COMPLETIONS, Response(status, response_headers, body, yarl.URL("http://h/x"), truncated)
         )
     except SDKError as error:
         assert error.status_code == status

@@ -180,6 +180,8 @@ async def test_one_client_span_per_call_with_the_genai_attributes(
         "server.port": emulator.port,
         "http.request.resend_count": 2,
         "emissary.project_id": PROJECT,
+        "emissary.deployment_id": DEPLOYMENT,
+        "emissary.operation": "deployments.completions.create",
         "emissary.request_id": emulator.requests[-1].request_id,
     }
     assert span.status.status_code is StatusCode.UNSET

@@ -10,11 +10,12 @@ import pytest
 import yarl
 
 from emissary import models
+from emissary._operations import COMPLETIONS
 from emissary._protocol import (
     Response,
-    completion_path,
+    fill_path,
     new_idempotency_key,
-    parse_completion_response,
+    parse,
     path_segment,
     session_headers,
 )
@@ -49,28 +50,29 @@ def test_ids_are_one_encoded_segment(raw: str, encoded: str) -> None:
     assert path_segment(raw) == encoded
 
 
-def test_completion_path() -> None:
-    assert completion_path("p/1", "..") == "/v1/projects/p%2F1/deployments/%2E%2E/completions"
+def test_a_path_has_each_id_as_one_segment() -> None:
+    path = fill_path(COMPLETIONS, ("p/1", ".."))
+    assert path == "/v1/projects/p%2F1/deployments/%2E%2E/completions"
 
 
 def test_session_headers() -> None:
     assert "X-API-Key" not in session_headers(None)
     headers = session_headers("key")
     assert headers["X-API-Key"] == "key"
-    assert headers["Content-Type"] == "application/json"
+    assert "Content-Type" not in headers  # a request's own: JSON, multipart or none
     assert headers["Accept"] == "application/json"
     assert headers["User-Agent"].startswith("emissary-python/")
 
 
 def test_success_is_decoded_and_unknown_fields_ignored() -> None:
     body = b'{"id": "c1", "response": "hi", "usage": {"tokens": 3}}'
-    assert parse_completion_response(Response(200, {}, body, URL)) == models.Completion(
+    assert parse(COMPLETIONS, Response(200, {}, body, URL)) == models.Completion(
         id="c1", response="hi"
     )
 
 
 def test_success_fields_may_be_absent() -> None:
-    assert parse_completion_response(Response(200, {}, b"{}", URL)) == models.Completion()
+    assert parse(COMPLETIONS, Response(200, {}, b"{}", URL)) == models.Completion()
 
 
 @pytest.mark.parametrize(
@@ -87,7 +89,7 @@ def test_success_fields_may_be_absent() -> None:
 )
 def test_a_2xx_body_that_is_not_a_completion_raises_with_the_body(body: bytes) -> None:
     with pytest.raises(ResponseValidationError) as caught:
-        parse_completion_response(Response(200, {"Content-Type": "application/json"}, body, URL))
+        parse(COMPLETIONS, Response(200, {"Content-Type": "application/json"}, body, URL))
     error = caught.value
     assert isinstance(error, SDKError)
     assert error.status_code == 200
@@ -120,7 +122,7 @@ def test_a_2xx_body_that_is_not_a_completion_raises_with_the_body(body: bytes) -
 )
 def test_documented_errors_carry_data(status: int, body: bytes, kind: type, data: object) -> None:
     with pytest.raises(kind) as caught:
-        parse_completion_response(Response(status, {"X-Request-Id": "r1"}, body, URL))
+        parse(COMPLETIONS, Response(status, {"X-Request-Id": "r1"}, body, URL))
     error = caught.value
     assert error.data == data
     assert error.status_code == status
@@ -144,7 +146,7 @@ def test_documented_errors_carry_data(status: int, body: bytes, kind: type, data
 )
 def test_other_errors_are_plain_sdk_errors(status: int, body: bytes) -> None:
     with pytest.raises(SDKError) as caught:
-        parse_completion_response(Response(status, {}, body, URL))
+        parse(COMPLETIONS, Response(status, {}, body, URL))
     assert type(caught.value) is SDKError
     assert caught.value.status_code == status
     assert caught.value.body == body.decode()
@@ -153,7 +155,7 @@ def test_other_errors_are_plain_sdk_errors(status: int, body: bytes) -> None:
 
 def test_truncated_success_is_refused() -> None:
     with pytest.raises(ResponseValidationError, match="max_response_bytes"):
-        parse_completion_response(Response(200, {}, b'{"id": "x", "resp', URL, truncated=True))
+        parse(COMPLETIONS, Response(200, {}, b'{"id": "x", "resp', URL, truncated=True))
 
 
 def test_idempotency_keys_are_random_uuid4s() -> None:

@@ -17,6 +17,7 @@ from .._observe import Observer
 from .._protocol import ATTEMPT_HEADER, IDEMPOTENCY_HEADER, Request, URLs
 from .._retry import Retrying, RetryRuntime
 from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Transport
+from .._upload import Multipart
 from ..errors import (
     APIConnectionError,
     ClientClosedError,
@@ -26,7 +27,13 @@ from ..errors import (
 )
 from ..models import APIResponse
 from ..utils import RetryBudget, RetryConfig
-from .resources import AsyncDeployments
+from .resources import (
+    AsyncBaseModels,
+    AsyncDatasets,
+    AsyncDeployments,
+    AsyncProjects,
+    AsyncTrainingJobs,
+)
 
 if TYPE_CHECKING:
     from .._batch import Pacer
@@ -75,8 +82,16 @@ class AsyncEmissaryClient:
     settings belong to the connection pool: clients made by `with_options` share them.
     """
 
+    base_models: AsyncBaseModels
+    """The base models that can be fine-tuned: ``client.base_models.list()``."""
+    projects: AsyncProjects
+    """Projects: ``client.projects.create(...)``."""
+    datasets: AsyncDatasets
+    """A project's datasets: ``client.datasets.create(...)``."""
+    training_jobs: AsyncTrainingJobs
+    """Training jobs: ``client.training_jobs.create(...)``."""
     deployments: AsyncDeployments
-    """Operations on deployments: ``client.deployments.completions.create(...)``."""
+    """Deployments, and inference on them: ``client.deployments.completions.create(...)``."""
 
     _settings: ClientSettings
     _transport: Transport
@@ -201,6 +216,10 @@ class AsyncEmissaryClient:
             )
         self._settings = settings
         self._observer = Observer(tracing=options["tracing"], logger=debug_logger)
+        self.base_models = AsyncBaseModels(self)
+        self.projects = AsyncProjects(self)
+        self.datasets = AsyncDatasets(self)
+        self.training_jobs = AsyncTrainingJobs(self)
         self.deployments = AsyncDeployments(self)
 
     @property
@@ -300,7 +319,7 @@ class AsyncEmissaryClient:
 
     async def _request(
         self,
-        request: Request[T],
+        request: Request,
         *,
         retries: RetryConfig | None,
         server_url: str | None,
@@ -328,7 +347,9 @@ class AsyncEmissaryClient:
             if retries is None and timeout_ms is None
             else settings.limits(retries, timeout_ms)
         )
-        headers = settings.call_headers(request.headers, request.idempotency_key)
+        headers = settings.call_headers(
+            request.headers, request.idempotency_key, request.content_type, request.method == "POST"
+        )
         runtime = self._retry_runtime
         observer = self._observer
         # A batch admits the call before its span starts: one cancelled while it waits
@@ -338,12 +359,13 @@ class AsyncEmissaryClient:
         started = runtime.clock()
         max_bytes = settings.max_response_bytes
         log = observer.debug_enabled()
-        limit, number, retrying = first_timeout_s, 1, None
+        limit, number, retrying, reached = first_timeout_s, 1, None, False
         try:
             while True:  # the attempts: one place sends and parses
                 began = time.perf_counter() if log else 0.0
                 try:
                     response = await self._transport.send(
+                        request.method,
                         url,
                         headers,
                         request.body,
@@ -353,18 +375,27 @@ class AsyncEmissaryClient:
                     )
                     parsed = request.parse(response)
                 except (SDKError, APIConnectionError) as error:
-                    if pacer is not None:
-                        pacer.settle(ticket, error)
-                    if log:
-                        observer.attempt_failed(request, number, error, began)
-                    if retrying is None:
-                        retrying = Retrying(config, timeout_s, runtime, started, observer.logger)
-                    limit = await retrying.after(error)  # or raises: the call ends
-                    number += 1
-                    headers[ATTEMPT_HEADER] = str(number)
-                    if pacer is not None:
-                        ticket = await pacer.admit()
-                    continue
+                    if (reached or request.missing_ok) and request.gone(error):
+                        parsed = None  # a delete that an earlier attempt (or no one) made
+                    else:
+                        if pacer is not None:
+                            pacer.settle(ticket, error)
+                        if log:
+                            observer.attempt_failed(request, number, error, began)
+                        if retrying is None:
+                            retrying = Retrying(
+                                config, timeout_s, runtime, started, observer.logger
+                            )
+                        # Wait, or raise the error that ends the call:
+                        limit = await retrying.after(
+                            error, idempotent=request.idempotent, replayable=request.replayable
+                        )
+                        reached = reached or error.maybe_committed
+                        number += 1
+                        headers[ATTEMPT_HEADER] = str(number)
+                        if pacer is not None:
+                            ticket = await pacer.admit()
+                        continue
                 except BaseException as error:  # cancelled mid-attempt: free its slot
                     if pacer is not None:
                         pacer.settle(ticket, error)
@@ -378,6 +409,9 @@ class AsyncEmissaryClient:
             if span is not None:
                 observer.failed(span, error)
             raise
+        finally:
+            if isinstance(request.body, Multipart):
+                request.body.source.restore()  # the caller's file where it was
         runtime.bucket.deposit()
         if span is not None:
             observer.succeeded(span, response, parsed, number - 1)
@@ -388,7 +422,7 @@ class AsyncEmissaryClient:
             headers=response.headers,
             content=response.content,
             url=url,
-            idempotency_key=headers[IDEMPOTENCY_HEADER],
+            idempotency_key=headers.get(IDEMPOTENCY_HEADER),
             retries_taken=number - 1,
             elapsed_s=max(0.0, runtime.clock() - started),
             parsed=parsed,

@@ -1,32 +1,68 @@
-"""The API's operations, as namespaces over a client: ``client.deployments.completions``.
+"""The API's operations, as namespaces over a client: ``client.deployments.get(...)``.
 
-Each operation is a short method: it describes its call (`emissary._protocol`) and hands it
-to the client's one request path, which sends, retries, times, logs and traces it. This
-module is the single source of every operation: `emissary/_sync/resources.py` is generated
-from it by ``scripts/generate_sync.py``.
+Each public method is written once, in the same few lines: its signature (the generated
+SDK's keyword names, typed), a docstring, and ``self._call(OPERATION, ids, body, options)``,
+which builds the call from its row in `emissary._operations` (checking everything before
+any I/O) and hands it to the client's one request path, which sends, retries, times, logs
+and traces it. The ``with_raw_response`` twin of each namespace is derived, not written:
+``get = raw(AsyncDeployments.get)`` is the same method, run on a view whose request path
+returns the `models.APIResponse` (typed so by `raw`).
+
+This module is the single source of every operation: `emissary/_sync/resources.py` is
+generated from it by ``scripts/generate_sync.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
+import builtins
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
+from .. import _operations as ops
 from .._batch import Batch, Concurrency, Progress, collect
-from .._protocol import Request, completion_path, completion_request
+from .._operations import Operation
+from .._protocol import Request, build_request, fill_path
 from ..models import (
     APIResponse,
+    BaseModelSummary,
     BatchOutcome,
     CompletionRequest,
     CompletionRequestDict,
+    CreateDatasetRequestBody,
+    CreateDatasetRequestBodyTypedDict,
+    CreateDeploymentRequestBody,
+    CreateDeploymentRequestBodyTypedDict,
+    CreateProjectRequestBody,
+    CreateProjectRequestBodyTypedDict,
+    CreateTrainingJobRequestBody,
+    CreateTrainingJobRequestBodyTypedDict,
+    DatasetDetail,
+    DatasetSummary,
+    DeploymentDetail,
+    DeploymentSummary,
+    GetChatCompletionsFromDeploymentRequestBody,
+    GetChatCompletionsFromDeploymentRequestBodyTypedDict,
+    GetChatCompletionsFromDeploymentResponseBody,
+    GetClassificationFromDeploymentRequestBody,
+    GetClassificationFromDeploymentRequestBodyTypedDict,
+    GetClassificationFromDeploymentResponseBody,
     GetCompletionsFromDeploymentResponseBody,
+    GetEmbeddingsFromDeploymentRequestBody,
+    GetEmbeddingsFromDeploymentRequestBodyTypedDict,
+    GetEmbeddingsFromDeploymentResponseBody,
+    ProjectDetail,
+    ProjectSummary,
+    TrainingJobCheckpoint,
+    TrainingJobDetail,
+    TrainingJobSummary,
 )
-from ..utils import RetryConfig
+from ..utils import CallOptions, JSONPostOptions, PostOptions, RetryConfig
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .._batch import Pacer
     from .._retry import RetryRuntime
-
-    T = TypeVar("T")
 
     class _Client(Protocol):
         """What resources need of a client: its request path (and, for batches, the
@@ -34,40 +70,301 @@ if TYPE_CHECKING:
 
         _retry_runtime: RetryRuntime
 
-        @overload
         async def _request(
             self,
-            request: Request[T],
+            request: Request,
             *,
             retries: RetryConfig | None,
             server_url: str | None,
             timeout_ms: float | None,
-            raw: Literal[False] = False,
+            raw: bool = False,
             pacer: Pacer | None = None,
-        ) -> T: ...
-
-        @overload
-        async def _request(
-            self,
-            request: Request[T],
-            *,
-            retries: RetryConfig | None,
-            server_url: str | None,
-            timeout_ms: float | None,
-            raw: Literal[True],
-            pacer: Pacer | None = None,
-        ) -> APIResponse[T]: ...
+        ) -> Any: ...
 
 
-class AsyncCompletions:
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def raw(
+    method: Callable[Concatenate[Any, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, APIResponse[R]]]:
+    """The ``with_raw_response`` twin of a resource method: the same method (the same
+    arguments, checks and docstring), which on a raw view returns the `models.APIResponse`
+    (status, headers, body, request id, retries; ``.parse()`` is what the plain method
+    returns). Only its type changes here."""
+    return cast("Callable[Concatenate[Any, P], Coroutine[Any, Any, APIResponse[R]]]", method)
+
+
+class _Resource:
+    """A namespace of operations over a client. On a raw view (``with_raw_response``) the
+    same methods return the `models.APIResponse` instead of the result."""
+
+    def __init__(self, client: _Client, raw: bool = False) -> None:
+        self._client = client
+        self._raw = raw
+
+    async def _call(
+        self,
+        operation: Operation[R],
+        ids: tuple[object, ...],
+        body: object,
+        options: Mapping[str, Any],
+        *,
+        missing_ok: bool = False,
+    ) -> R:
+        """Build the call (checked before any I/O) and send it through the request path."""
+        request = build_request(operation, ids, body, options, missing_ok=missing_ok)
+        get = options.get
+        result = await self._client._request(
+            request,
+            retries=get("retries"),
+            server_url=get("server_url"),
+            timeout_ms=get("timeout_ms"),
+            raw=self._raw,
+        )
+        return cast("R", result)
+
+
+# --- base models ----------------------------------------------------------------------------
+
+
+class AsyncBaseModels(_Resource):
+    """The base models that can be fine-tuned: ``client.base_models``."""
+
+    with_raw_response: AsyncBaseModelsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, client: _Client) -> None:
+        super().__init__(client)
+        self.with_raw_response = AsyncBaseModelsWithRawResponse(client, raw=True)
+
+    async def list(self, **options: Unpack[CallOptions]) -> builtins.list[BaseModelSummary]:
+        """List the base models available for fine-tuning (``**options``: see
+        `utils.CallOptions`)."""
+        return await self._call(ops.LIST_BASE_MODELS, (), None, options)
+
+    async def get(
+        self, *, base_model_name: str, **options: Unpack[CallOptions]
+    ) -> BaseModelSummary:
+        """Get one base model by its name (404: `APIErrorNotFound`)."""
+        return await self._call(ops.GET_BASE_MODEL, (base_model_name,), None, options)
+
+
+class AsyncBaseModelsWithRawResponse(_Resource):
+    """``client.base_models.with_raw_response``: each operation returns the HTTP response."""
+
+    list = raw(AsyncBaseModels.list)
+    get = raw(AsyncBaseModels.get)
+
+
+# --- projects -------------------------------------------------------------------------------
+
+
+class AsyncProjects(_Resource):
+    """Projects, the workspaces that hold datasets, training jobs and deployments:
+    ``client.projects``."""
+
+    with_raw_response: AsyncProjectsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, client: _Client) -> None:
+        super().__init__(client)
+        self.with_raw_response = AsyncProjectsWithRawResponse(client, raw=True)
+
+    async def create(
+        self,
+        *,
+        request: CreateProjectRequestBody | CreateProjectRequestBodyTypedDict | None = None,
+        **options: Unpack[JSONPostOptions],
+    ) -> ProjectSummary:
+        """Create a project (``request``: its ``name``, if you want to choose it).
+
+        A create is retried only when it provably did not take effect (a refused connection,
+        a 429 or 503), unless ``idempotency_key`` is given; otherwise its error has
+        ``maybe_committed`` set: look before you create again."""
+        return await self._call(ops.CREATE_PROJECT, (), request, options)
+
+    async def list(self, **options: Unpack[CallOptions]) -> builtins.list[ProjectSummary]:
+        """List the projects."""
+        return await self._call(ops.LIST_PROJECTS, (), None, options)
+
+    async def get(self, *, project_id: str, **options: Unpack[CallOptions]) -> ProjectDetail:
+        """Get a project, with its datasets, training jobs and deployments."""
+        return await self._call(ops.GET_PROJECT, (project_id,), None, options)
+
+    async def delete(
+        self, *, project_id: str, missing_ok: bool = False, **options: Unpack[CallOptions]
+    ) -> None:
+        """Delete a project. A retry that finds it gone succeeds (an earlier attempt deleted
+        it); ``missing_ok=True`` also makes a first 404 a success."""
+        return await self._call(
+            ops.DELETE_PROJECT, (project_id,), None, options, missing_ok=missing_ok
+        )
+
+
+class AsyncProjectsWithRawResponse(_Resource):
+    """``client.projects.with_raw_response``: each operation returns the HTTP response."""
+
+    create = raw(AsyncProjects.create)
+    list = raw(AsyncProjects.list)
+    get = raw(AsyncProjects.get)
+    delete = raw(AsyncProjects.delete)
+
+
+# --- datasets -------------------------------------------------------------------------------
+
+
+class AsyncDatasets(_Resource):
+    """A project's datasets: ``client.datasets``."""
+
+    with_raw_response: AsyncDatasetsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, client: _Client) -> None:
+        super().__init__(client)
+        self.with_raw_response = AsyncDatasetsWithRawResponse(client, raw=True)
+
+    async def create(
+        self,
+        *,
+        project_id: str,
+        request_body: CreateDatasetRequestBody | CreateDatasetRequestBodyTypedDict,
+        **options: Unpack[PostOptions],
+    ) -> DatasetSummary:
+        """Upload a dataset: ``request_body={"file": {"file_name": ..., "content": ...,
+        "content_type": ...}, "name": ...}``, streamed as multipart form data.
+
+        ``content`` is bytes or a binary file object, sent from its current position and
+        left there (never closed); a retry re-sends the same bytes (a file that cannot seek
+        is sent once). Not retried when it may have been committed (see
+        `AsyncProjects.create`). 413: `PayloadTooLargeError`."""
+        return await self._call(ops.CREATE_DATASET, (project_id,), request_body, options)
+
+    async def list(
+        self, *, project_id: str, **options: Unpack[CallOptions]
+    ) -> builtins.list[DatasetSummary]:
+        """List a project's datasets."""
+        return await self._call(ops.LIST_DATASETS, (project_id,), None, options)
+
+    async def get(
+        self, *, project_id: str, dataset_id: str, **options: Unpack[CallOptions]
+    ) -> DatasetDetail:
+        """Get a dataset (``is_uploaded`` is True once the upload has been processed)."""
+        return await self._call(ops.GET_DATASET, (project_id, dataset_id), None, options)
+
+    async def delete(
+        self,
+        *,
+        project_id: str,
+        dataset_id: str,
+        missing_ok: bool = False,
+        **options: Unpack[CallOptions],
+    ) -> None:
+        """Delete a dataset (a retry that finds it gone succeeds; see `AsyncProjects.delete`)."""
+        ids = (project_id, dataset_id)
+        return await self._call(ops.DELETE_DATASET, ids, None, options, missing_ok=missing_ok)
+
+
+class AsyncDatasetsWithRawResponse(_Resource):
+    """``client.datasets.with_raw_response``: each operation returns the HTTP response."""
+
+    create = raw(AsyncDatasets.create)
+    list = raw(AsyncDatasets.list)
+    get = raw(AsyncDatasets.get)
+    delete = raw(AsyncDatasets.delete)
+
+
+# --- training jobs --------------------------------------------------------------------------
+
+
+class AsyncTrainingJobs(_Resource):
+    """A project's training jobs and their checkpoints: ``client.training_jobs``."""
+
+    with_raw_response: AsyncTrainingJobsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, client: _Client) -> None:
+        super().__init__(client)
+        self.with_raw_response = AsyncTrainingJobsWithRawResponse(client, raw=True)
+
+    async def create(
+        self,
+        *,
+        project_id: str,
+        request_body: CreateTrainingJobRequestBody | CreateTrainingJobRequestBodyTypedDict,
+        **options: Unpack[JSONPostOptions],
+    ) -> TrainingJobSummary:
+        """Start a training job: fine-tune ``base_model`` on ``train_dataset_id`` (both
+        required; a split ratio strictly between 0 and 1; ``parameters`` strings or
+        numbers). Not retried when it may have been committed (see `AsyncProjects.create`):
+        a second job would cost GPU hours."""
+        return await self._call(ops.CREATE_TRAINING_JOB, (project_id,), request_body, options)
+
+    async def list(
+        self, *, project_id: str, **options: Unpack[CallOptions]
+    ) -> builtins.list[TrainingJobSummary]:
+        """List a project's training jobs."""
+        return await self._call(ops.LIST_TRAINING_JOBS, (project_id,), None, options)
+
+    async def get(
+        self, *, project_id: str, training_job_id: str, **options: Unpack[CallOptions]
+    ) -> TrainingJobDetail:
+        """Get a training job: its ``status`` (open: a new value decodes as itself),
+        ``progress``, datasets, loss curve and hyper-parameters."""
+        ids = (project_id, training_job_id)
+        return await self._call(ops.GET_TRAINING_JOB, ids, None, options)
+
+    async def delete(
+        self,
+        *,
+        project_id: str,
+        training_job_id: str,
+        missing_ok: bool = False,
+        **options: Unpack[CallOptions],
+    ) -> None:
+        """Delete a training job (a retry that finds it gone succeeds)."""
+        ids = (project_id, training_job_id)
+        return await self._call(ops.DELETE_TRAINING_JOB, ids, None, options, missing_ok=missing_ok)
+
+    async def cancel(
+        self, *, project_id: str, training_job_id: str, **options: Unpack[PostOptions]
+    ) -> None:
+        """Cancel a training job (its status becomes ``Cancelled``)."""
+        ids = (project_id, training_job_id)
+        return await self._call(ops.CANCEL_TRAINING_JOB, ids, None, options)
+
+    async def list_checkpoints(
+        self, *, project_id: str, training_job_id: str, **options: Unpack[CallOptions]
+    ) -> builtins.list[TrainingJobCheckpoint]:
+        """List the checkpoints a training job saved (deploy one by its ``checkpoint``)."""
+        ids = (project_id, training_job_id)
+        return await self._call(ops.LIST_CHECKPOINTS, ids, None, options)
+
+
+class AsyncTrainingJobsWithRawResponse(_Resource):
+    """``client.training_jobs.with_raw_response``: each operation returns the HTTP response."""
+
+    create = raw(AsyncTrainingJobs.create)
+    list = raw(AsyncTrainingJobs.list)
+    get = raw(AsyncTrainingJobs.get)
+    delete = raw(AsyncTrainingJobs.delete)
+    cancel = raw(AsyncTrainingJobs.cancel)
+    list_checkpoints = raw(AsyncTrainingJobs.list_checkpoints)
+
+
+# --- inference on a deployment --------------------------------------------------------------
+
+
+class AsyncCompletions(_Resource):
     """Completions from a deployment: ``client.deployments.completions``."""
 
     with_raw_response: AsyncCompletionsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
 
     def __init__(self, client: _Client) -> None:
-        self._client = client
-        self.with_raw_response = AsyncCompletionsWithRawResponse(client)
+        super().__init__(client)
+        self.with_raw_response = AsyncCompletionsWithRawResponse(client, raw=True)
 
     async def create(
         self,
@@ -75,13 +372,7 @@ class AsyncCompletions:
         project_id: str,
         deployment_id: str,
         request_body: CompletionRequest | CompletionRequestDict,
-        retries: RetryConfig | None = None,
-        server_url: str | None = None,
-        timeout_ms: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[JSONPostOptions],
     ) -> GetCompletionsFromDeploymentResponseBody:
         """Get a completion from a deployment for the given prompt.
 
@@ -93,14 +384,9 @@ class AsyncCompletions:
                 ``GetCompletionsFromDeploymentRequestBodyTypedDict``) or a
                 `models.CompletionRequest` (``GetCompletionsFromDeploymentRequestBody``);
                 unset fields are not sent.
-            retries: retry settings for this call, overriding the client's.
-            server_url: the base URL for this call, overriding the client's.
-            timeout_ms: the limit for each attempt of this call, in milliseconds.
-            extra_headers: headers sent on every attempt, over the SDK's own.
-            extra_query: query parameters added to the URL (percent-encoded).
-            extra_body: fields merged into the JSON body at the top level, for fields the
-                server knows and the SDK does not yet (not checked against the schema).
-            idempotency_key: the ``Idempotency-Key`` of the call instead of a fresh UUID.
+            **options: ``retries``, ``server_url``, ``timeout_ms``, ``extra_headers``,
+                ``extra_query``, ``extra_body``, ``idempotency_key`` (see
+                `utils.JSONPostOptions`).
 
         Every attempt of the call carries the same ``Idempotency-Key`` header (a fresh UUID
         per call unless given) and an ``X-Emissary-Attempt`` header (1, 2, ...). Retries
@@ -115,20 +401,8 @@ class AsyncCompletions:
             SDKError: any other non-success response, or a 2XX body that is not a completion.
             APIConnectionError: no response (APITimeoutError when out of time).
         """
-        return await self._client._request(
-            completion_request(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                request_body=request_body,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                idempotency_key=idempotency_key,
-            ),
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-        )
+        ids = (project_id, deployment_id)
+        return await self._call(ops.COMPLETIONS, ids, request_body, options)
 
     async def batch(
         self,
@@ -216,12 +490,11 @@ class AsyncCompletions:
         *,
         ordered: bool,
     ) -> Batch[GetCompletionsFromDeploymentResponseBody]:
-        completion_path(project_id, deployment_id)  # bad ids fail here, not in every row
+        ids = (project_id, deployment_id)
+        fill_path(ops.COMPLETIONS, ids)  # bad ids fail here, not in every row
 
-        def describe(body: Any) -> Request[GetCompletionsFromDeploymentResponseBody]:
-            return completion_request(
-                project_id=project_id, deployment_id=deployment_id, request_body=body
-            )
+        def describe(body: Any) -> Request:
+            return build_request(ops.COMPLETIONS, ids, body, _NO_OPTIONS)
 
         return Batch(
             self._client,
@@ -237,52 +510,204 @@ class AsyncCompletions:
         )
 
 
-class AsyncCompletionsWithRawResponse:
+class AsyncCompletionsWithRawResponse(_Resource):
     """``client.deployments.completions.with_raw_response``: each operation returns the
     `models.APIResponse` (status, headers, body, request id, retries), whose ``.parse()``
     gives what the plain operation returns."""
 
+    create = raw(AsyncCompletions.create)
+
+
+class AsyncChatCompletions(_Resource):
+    """Chat completions from a deployment: ``client.deployments.chat.completions``."""
+
+    with_raw_response: AsyncChatCompletionsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
     def __init__(self, client: _Client) -> None:
-        self._client = client
+        super().__init__(client)
+        self.with_raw_response = AsyncChatCompletionsWithRawResponse(client, raw=True)
 
     async def create(
         self,
         *,
         project_id: str,
         deployment_id: str,
-        request_body: CompletionRequest | CompletionRequestDict,
-        retries: RetryConfig | None = None,
-        server_url: str | None = None,
-        timeout_ms: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-    ) -> APIResponse[GetCompletionsFromDeploymentResponseBody]:
-        """`AsyncCompletions.create`, returning the HTTP response: ``.parse()`` is the
-        completion. Errors are raised as by ``create`` (with ``.request_id`` on them)."""
-        return await self._client._request(
-            completion_request(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                request_body=request_body,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                idempotency_key=idempotency_key,
-            ),
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            raw=True,
-        )
+        request_body: (
+            GetChatCompletionsFromDeploymentRequestBody
+            | GetChatCompletionsFromDeploymentRequestBodyTypedDict
+        ),
+        **options: Unpack[JSONPostOptions],
+    ) -> GetChatCompletionsFromDeploymentResponseBody:
+        """Get a deployment's reply to a conversation: ``request_body={"messages": [{"role":
+        "user", "content": ...}], ...}`` (roles ``system``, ``user``, ``assistant``) and the
+        generation settings of completions. ``streaming=True`` is refused: the API defines
+        no streaming response format."""
+        ids = (project_id, deployment_id)
+        return await self._call(ops.CHAT, ids, request_body, options)
 
 
-class AsyncDeployments:
-    """Operations on deployments: ``client.deployments``."""
+class AsyncChatCompletionsWithRawResponse(_Resource):
+    """``client.deployments.chat.completions.with_raw_response``."""
+
+    create = raw(AsyncChatCompletions.create)
+
+
+class AsyncChat(_Resource):
+    """Chat with a deployment: ``client.deployments.chat``."""
+
+    completions: AsyncChatCompletions
+    """``client.deployments.chat.completions.create(...)``."""
+
+    def __init__(self, client: _Client) -> None:
+        super().__init__(client)
+        self.completions = AsyncChatCompletions(client)
+
+
+class AsyncEmbeddings(_Resource):
+    """Embeddings from a deployment: ``client.deployments.embeddings``."""
+
+    with_raw_response: AsyncEmbeddingsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, client: _Client) -> None:
+        super().__init__(client)
+        self.with_raw_response = AsyncEmbeddingsWithRawResponse(client, raw=True)
+
+    async def create(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        request_body: (
+            GetEmbeddingsFromDeploymentRequestBody | GetEmbeddingsFromDeploymentRequestBodyTypedDict
+        ),
+        **options: Unpack[JSONPostOptions],
+    ) -> GetEmbeddingsFromDeploymentResponseBody:
+        """Embed ``source_sentence`` and ``target_sentence`` (``response.embeddings.text1``
+        and ``.text2``, lists of floats) and compare them if asked (``cosine``,
+        ``manhattan``, ``euclidean``)."""
+        ids = (project_id, deployment_id)
+        return await self._call(ops.EMBEDDINGS, ids, request_body, options)
+
+
+class AsyncEmbeddingsWithRawResponse(_Resource):
+    """``client.deployments.embeddings.with_raw_response``."""
+
+    create = raw(AsyncEmbeddings.create)
+
+
+class AsyncClassification(_Resource):
+    """Classification by a deployment: ``client.deployments.classification``."""
+
+    with_raw_response: AsyncClassificationWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, client: _Client) -> None:
+        super().__init__(client)
+        self.with_raw_response = AsyncClassificationWithRawResponse(client, raw=True)
+
+    async def create(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        request_body: (
+            GetClassificationFromDeploymentRequestBody
+            | GetClassificationFromDeploymentRequestBodyTypedDict
+        ),
+        **options: Unpack[JSONPostOptions],
+    ) -> GetClassificationFromDeploymentResponseBody:
+        """Classify ``source_sentence`` (the class is ``response``)."""
+        ids = (project_id, deployment_id)
+        return await self._call(ops.CLASSIFICATION, ids, request_body, options)
+
+
+class AsyncClassificationWithRawResponse(_Resource):
+    """``client.deployments.classification.with_raw_response``."""
+
+    create = raw(AsyncClassification.create)
+
+
+# --- deployments ----------------------------------------------------------------------------
+
+
+class AsyncDeployments(_Resource):
+    """A project's deployments, and inference on them: ``client.deployments``."""
 
     completions: AsyncCompletions
     """Completions from a deployment."""
+    chat: AsyncChat
+    """Chat completions from a deployment (``chat.completions``)."""
+    embeddings: AsyncEmbeddings
+    """Embeddings from a deployment."""
+    classification: AsyncClassification
+    """Classification by a deployment."""
+    with_raw_response: AsyncDeploymentsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
 
     def __init__(self, client: _Client) -> None:
+        super().__init__(client)
         self.completions = AsyncCompletions(client)
+        self.chat = AsyncChat(client)
+        self.embeddings = AsyncEmbeddings(client)
+        self.classification = AsyncClassification(client)
+        self.with_raw_response = AsyncDeploymentsWithRawResponse(client, raw=True)
+
+    async def create(
+        self,
+        *,
+        project_id: str,
+        request_body: CreateDeploymentRequestBody | CreateDeploymentRequestBodyTypedDict,
+        **options: Unpack[JSONPostOptions],
+    ) -> DeploymentSummary:
+        """Deploy a training job's checkpoint: ``training_job_id`` and an integer
+        ``checkpoint`` (required), ``server_type`` ``"serverless"`` or ``"on-demand"``. Not
+        retried when it may have been committed (see `AsyncProjects.create`)."""
+        return await self._call(ops.CREATE_DEPLOYMENT, (project_id,), request_body, options)
+
+    async def list(
+        self, *, project_id: str, **options: Unpack[CallOptions]
+    ) -> builtins.list[DeploymentSummary]:
+        """List a project's deployments."""
+        return await self._call(ops.LIST_DEPLOYMENTS, (project_id,), None, options)
+
+    async def get(
+        self, *, project_id: str, deployment_id: str, **options: Unpack[CallOptions]
+    ) -> DeploymentDetail:
+        """Get a deployment: its ``status`` (open: a new value decodes as itself), the
+        training job and checkpoint it serves."""
+        ids = (project_id, deployment_id)
+        return await self._call(ops.GET_DEPLOYMENT, ids, None, options)
+
+    async def delete(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        missing_ok: bool = False,
+        **options: Unpack[CallOptions],
+    ) -> None:
+        """Delete a deployment (a retry that finds it gone succeeds)."""
+        ids = (project_id, deployment_id)
+        return await self._call(ops.DELETE_DEPLOYMENT, ids, None, options, missing_ok=missing_ok)
+
+    async def cancel(
+        self, *, project_id: str, deployment_id: str, **options: Unpack[PostOptions]
+    ) -> None:
+        """Cancel a deployment that is still being deployed."""
+        ids = (project_id, deployment_id)
+        return await self._call(ops.CANCEL_DEPLOYMENT, ids, None, options)
+
+
+class AsyncDeploymentsWithRawResponse(_Resource):
+    """``client.deployments.with_raw_response``: each operation returns the HTTP response."""
+
+    create = raw(AsyncDeployments.create)
+    list = raw(AsyncDeployments.list)
+    get = raw(AsyncDeployments.get)
+    delete = raw(AsyncDeployments.delete)
+    cancel = raw(AsyncDeployments.cancel)
+
+
+_NO_OPTIONS: Mapping[str, Any] = {}

@@ -1,5 +1,5 @@
-"""The sync facade: `EmissaryClient`;
-each runs its async twin on a private loop.
+"""The sync facade of emissary/_async/client.py: each class runs its async twin
+on a private loop.
 
 Generated from emissary/_async/client.py by scripts/generate_sync.py: do not edit by hand.
 """
@@ -17,7 +17,7 @@ from .._config import ApiKeySource
 from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES
 from ..utils import RetryBudget, RetryConfig
 from .base import SyncClientBase
-from .resources import Deployments
+from .resources import BaseModels, Datasets, Deployments, Projects, TrainingJobs
 
 
 class EmissaryClient(SyncClientBase):
@@ -58,8 +58,20 @@ class EmissaryClient(SyncClientBase):
     settings belong to the connection pool: clients made by `with_options` share them.
     """
 
+    base_models: BaseModels
+    """The base models that can be fine-tuned: ``client.base_models.list()``."""
+
+    projects: Projects
+    """Projects: ``client.projects.create(...)``."""
+
+    datasets: Datasets
+    """A project's datasets: ``client.datasets.create(...)``."""
+
+    training_jobs: TrainingJobs
+    """Training jobs: ``client.training_jobs.create(...)``."""
+
     deployments: Deployments
-    """Operations on deployments: ``client.deployments.completions.create(...)``."""
+    """Deployments, and inference on them: ``client.deployments.completions.create(...)``."""
 
     def __init__(
         self,
@@ -103,4 +115,8 @@ class EmissaryClient(SyncClientBase):
         )
 
     def _bind(self) -> None:
+        self.base_models = BaseModels(self._async_client.base_models, self)
+        self.projects = Projects(self._async_client.projects, self)
+        self.datasets = Datasets(self._async_client.datasets, self)
+        self.training_jobs = TrainingJobs(self._async_client.training_jobs, self)
         self.deployments = Deployments(self._async_client.deployments, self)

@@ -1,25 +1,690 @@
-"""The sync facade: `Completions`, `CompletionsWithRawResponse`, `Deployments`;
-each runs its async twin on a private loop.
+"""The sync facade of emissary/_async/resources.py: each class runs its async twin
+on a private loop.
 
 Generated from emissary/_async/resources.py by scripts/generate_sync.py: do not edit by hand.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+import builtins
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
-from .._async.resources import AsyncCompletions, AsyncCompletionsWithRawResponse, AsyncDeployments
+from .._async.resources import (
+    AsyncBaseModels,
+    AsyncBaseModelsWithRawResponse,
+    AsyncChat,
+    AsyncChatCompletions,
+    AsyncChatCompletionsWithRawResponse,
+    AsyncClassification,
+    AsyncClassificationWithRawResponse,
+    AsyncCompletions,
+    AsyncCompletionsWithRawResponse,
+    AsyncDatasets,
+    AsyncDatasetsWithRawResponse,
+    AsyncDeployments,
+    AsyncDeploymentsWithRawResponse,
+    AsyncEmbeddings,
+    AsyncEmbeddingsWithRawResponse,
+    AsyncProjects,
+    AsyncProjectsWithRawResponse,
+    AsyncTrainingJobs,
+    AsyncTrainingJobsWithRawResponse,
+)
 from .._batch import Concurrency, Progress
 from ..models import (
     APIResponse,
+    BaseModelSummary,
     BatchOutcome,
     CompletionRequest,
     CompletionRequestDict,
+    CreateDatasetRequestBody,
+    CreateDatasetRequestBodyTypedDict,
+    CreateDeploymentRequestBody,
+    CreateDeploymentRequestBodyTypedDict,
+    CreateProjectRequestBody,
+    CreateProjectRequestBodyTypedDict,
+    CreateTrainingJobRequestBody,
+    CreateTrainingJobRequestBodyTypedDict,
+    DatasetDetail,
+    DatasetSummary,
+    DeploymentDetail,
+    DeploymentSummary,
+    GetChatCompletionsFromDeploymentRequestBody,
+    GetChatCompletionsFromDeploymentRequestBodyTypedDict,
+    GetChatCompletionsFromDeploymentResponseBody,
+    GetClassificationFromDeploymentRequestBody,
+    GetClassificationFromDeploymentRequestBodyTypedDict,
+    GetClassificationFromDeploymentResponseBody,
     GetCompletionsFromDeploymentResponseBody,
+    GetEmbeddingsFromDeploymentRequestBody,
+    GetEmbeddingsFromDeploymentRequestBodyTypedDict,
+    GetEmbeddingsFromDeploymentResponseBody,
+    ProjectDetail,
+    ProjectSummary,
+    TrainingJobCheckpoint,
+    TrainingJobDetail,
+    TrainingJobSummary,
 )
-from ..utils import RetryConfig
+from ..utils import CallOptions, JSONPostOptions, PostOptions, RetryConfig
 from .base import SyncClientBase
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+
+class BaseModels:
+    """The base models that can be fine-tuned: ``client.base_models``."""
+
+    with_raw_response: BaseModelsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, inner: AsyncBaseModels, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+        self.with_raw_response = BaseModelsWithRawResponse(inner.with_raw_response, client)
+
+    def list(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> builtins.list[BaseModelSummary]:
+        """List the base models available for fine-tuning (``**options``: see
+        `utils.CallOptions`).
+        """
+        return self._runner.run(
+            self._inner.list(
+                **options,
+            )
+        )
+
+    def get(
+        self,
+        *,
+        base_model_name: str,
+        **options: Unpack[CallOptions],
+    ) -> BaseModelSummary:
+        """Get one base model by its name (404: `APIErrorNotFound`)."""
+        return self._runner.run(
+            self._inner.get(
+                base_model_name=base_model_name,
+                **options,
+            )
+        )
+
+
+class BaseModelsWithRawResponse:
+    """``client.base_models.with_raw_response``: each operation returns the HTTP response."""
+
+    def __init__(self, inner: AsyncBaseModelsWithRawResponse, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+
+    def list(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[BaseModelSummary]]:
+        """List the base models available for fine-tuning (``**options``: see
+        `utils.CallOptions`).
+        """
+        return self._runner.run(
+            self._inner.list(
+                **options,
+            )
+        )
+
+    def get(
+        self,
+        *,
+        base_model_name: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[BaseModelSummary]:
+        """Get one base model by its name (404: `APIErrorNotFound`)."""
+        return self._runner.run(
+            self._inner.get(
+                base_model_name=base_model_name,
+                **options,
+            )
+        )
+
+
+class Projects:
+    """Projects, the workspaces that hold datasets, training jobs and deployments:
+    ``client.projects``.
+    """
+
+    with_raw_response: ProjectsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, inner: AsyncProjects, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+        self.with_raw_response = ProjectsWithRawResponse(inner.with_raw_response, client)
+
+    def create(
+        self,
+        *,
+        request: CreateProjectRequestBody | CreateProjectRequestBodyTypedDict | None = None,
+        **options: Unpack[JSONPostOptions],
+    ) -> ProjectSummary:
+        """Create a project (``request``: its ``name``, if you want to choose it).
+
+        A create is retried only when it provably did not take effect (a refused connection,
+        a 429 or 503), unless ``idempotency_key`` is given; otherwise its error has
+        ``maybe_committed`` set: look before you create again.
+        """
+        return self._runner.run(
+            self._inner.create(
+                request=request,
+                **options,
+            )
+        )
+
+    def list(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> builtins.list[ProjectSummary]:
+        """List the projects."""
+        return self._runner.run(
+            self._inner.list(
+                **options,
+            )
+        )
+
+    def get(
+        self,
+        *,
+        project_id: str,
+        **options: Unpack[CallOptions],
+    ) -> ProjectDetail:
+        """Get a project, with its datasets, training jobs and deployments."""
+        return self._runner.run(
+            self._inner.get(
+                project_id=project_id,
+                **options,
+            )
+        )
+
+    def delete(
+        self,
+        *,
+        project_id: str,
+        missing_ok: bool = False,
+        **options: Unpack[CallOptions],
+    ) -> None:
+        """Delete a project. A retry that finds it gone succeeds (an earlier attempt deleted
+        it); ``missing_ok=True`` also makes a first 404 a success.
+        """
+        return self._runner.run(
+            self._inner.delete(
+                project_id=project_id,
+                missing_ok=missing_ok,
+                **options,
+            )
+        )
+
+
+class ProjectsWithRawResponse:
+    """``client.projects.with_raw_response``: each operation returns the HTTP response."""
+
+    def __init__(self, inner: AsyncProjectsWithRawResponse, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+
+    def create(
+        self,
+        *,
+        request: CreateProjectRequestBody | CreateProjectRequestBodyTypedDict | None = None,
+        **options: Unpack[JSONPostOptions],
+    ) -> APIResponse[ProjectSummary]:
+        """Create a project (``request``: its ``name``, if you want to choose it).
+
+        A create is retried only when it provably did not take effect (a refused connection,
+        a 429 or 503), unless ``idempotency_key`` is given; otherwise its error has
+        ``maybe_committed`` set: look before you create again.
+        """
+        return self._runner.run(
+            self._inner.create(
+                request=request,
+                **options,
+            )
+        )
+
+    def list(
+        self,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[ProjectSummary]]:
+        """List the projects."""
+        return self._runner.run(
+            self._inner.list(
+                **options,
+            )
+        )
+
+    def get(
+        self,
+        *,
+        project_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[ProjectDetail]:
+        """Get a project, with its datasets, training jobs and deployments."""
+        return self._runner.run(
+            self._inner.get(
+                project_id=project_id,
+                **options,
+            )
+        )
+
+    def delete(
+        self,
+        *,
+        project_id: str,
+        missing_ok: bool = False,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[None]:
+        """Delete a project. A retry that finds it gone succeeds (an earlier attempt deleted
+        it); ``missing_ok=True`` also makes a first 404 a success.
+        """
+        return self._runner.run(
+            self._inner.delete(
+                project_id=project_id,
+                missing_ok=missing_ok,
+                **options,
+            )
+        )
+
+
+class Datasets:
+    """A project's datasets: ``client.datasets``."""
+
+    with_raw_response: DatasetsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, inner: AsyncDatasets, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+        self.with_raw_response = DatasetsWithRawResponse(inner.with_raw_response, client)
+
+    def create(
+        self,
+        *,
+        project_id: str,
+        request_body: CreateDatasetRequestBody | CreateDatasetRequestBodyTypedDict,
+        **options: Unpack[PostOptions],
+    ) -> DatasetSummary:
+        """Upload a dataset: ``request_body={"file": {"file_name": ..., "content": ...,
+        "content_type": ...}, "name": ...}``, streamed as multipart form data.
+
+        ``content`` is bytes or a binary file object, sent from its current position and
+        left there (never closed); a retry re-sends the same bytes (a file that cannot seek
+        is sent once). Not retried when it may have been committed (see
+        `Projects.create`). 413: `PayloadTooLargeError`.
+        """
+        return self._runner.run(
+            self._inner.create(
+                project_id=project_id,
+                request_body=request_body,
+                **options,
+            )
+        )
+
+    def list(
+        self,
+        *,
+        project_id: str,
+        **options: Unpack[CallOptions],
+    ) -> builtins.list[DatasetSummary]:
+        """List a project's datasets."""
+        return self._runner.run(
+            self._inner.list(
+                project_id=project_id,
+                **options,
+            )
+        )
+
+    def get(
+        self,
+        *,
+        project_id: str,
+        dataset_id: str,
+        **options: Unpack[CallOptions],
+    ) -> DatasetDetail:
+        """Get a dataset (``is_uploaded`` is True once the upload has been processed)."""
+        return self._runner.run(
+            self._inner.get(
+                project_id=project_id,
+                dataset_id=dataset_id,
+                **options,
+            )
+        )
+
+    def delete(
+        self,
+        *,
+        project_id: str,
+        dataset_id: str,
+        missing_ok: bool = False,
+        **options: Unpack[CallOptions],
+    ) -> None:
+        """Delete a dataset (a retry that finds it gone succeeds; see `Projects.delete`)."""
+        return self._runner.run(
+            self._inner.delete(
+                project_id=project_id,
+                dataset_id=dataset_id,
+                missing_ok=missing_ok,
+                **options,
+            )
+        )
+
+
+class DatasetsWithRawResponse:
+    """``client.datasets.with_raw_response``: each operation returns the HTTP response."""
+
+    def __init__(self, inner: AsyncDatasetsWithRawResponse, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+
+    def create(
+        self,
+        *,
+        project_id: str,
+        request_body: CreateDatasetRequestBody | CreateDatasetRequestBodyTypedDict,
+        **options: Unpack[PostOptions],
+    ) -> APIResponse[DatasetSummary]:
+        """Upload a dataset: ``request_body={"file": {"file_name": ..., "content": ...,
+        "content_type": ...}, "name": ...}``, streamed as multipart form data.
+
+        ``content`` is bytes or a binary file object, sent from its current position and
+        left there (never closed); a retry re-sends the same bytes (a file that cannot seek
+        is sent once). Not retried when it may have been committed (see
+        `Projects.create`). 413: `PayloadTooLargeError`.
+        """
+        return self._runner.run(
+            self._inner.create(
+                project_id=project_id,
+                request_body=request_body,
+                **options,
+            )
+        )
+
+    def list(
+        self,
+        *,
+        project_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[DatasetSummary]]:
+        """List a project's datasets."""
+        return self._runner.run(
+            self._inner.list(
+                project_id=project_id,
+                **options,
+            )
+        )
+
+    def get(
+        self,
+        *,
+        project_id: str,
+        dataset_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DatasetDetail]:
+        """Get a dataset (``is_uploaded`` is True once the upload has been processed)."""
+        return self._runner.run(
+            self._inner.get(
+                project_id=project_id,
+                dataset_id=dataset_id,
+                **options,
+            )
+        )
+
+    def delete(
+        self,
+        *,
+        project_id: str,
+        dataset_id: str,
+        missing_ok: bool = False,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[None]:
+        """Delete a dataset (a retry that finds it gone succeeds; see `Projects.delete`)."""
+        return self._runner.run(
+            self._inner.delete(
+                project_id=project_id,
+                dataset_id=dataset_id,
+                missing_ok=missing_ok,
+                **options,
+            )
+        )
+
+
+class TrainingJobs:
+    """A project's training jobs and their checkpoints: ``client.training_jobs``."""
+
+    with_raw_response: TrainingJobsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, inner: AsyncTrainingJobs, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+        self.with_raw_response = TrainingJobsWithRawResponse(inner.with_raw_response, client)
+
+    def create(
+        self,
+        *,
+        project_id: str,
+        request_body: CreateTrainingJobRequestBody | CreateTrainingJobRequestBodyTypedDict,
+        **options: Unpack[JSONPostOptions],
+    ) -> TrainingJobSummary:
+        """Start a training job: fine-tune ``base_model`` on ``train_dataset_id`` (both
+        required; a split ratio strictly between 0 and 1; ``parameters`` strings or
+        numbers). Not retried when it may have been committed (see `Projects.create`):
+        a second job would cost GPU hours.
+        """
+        return self._runner.run(
+            self._inner.create(
+                project_id=project_id,
+                request_body=request_body,
+                **options,
+            )
+        )
+
+    def list(
+        self,
+        *,
+        project_id: str,
+        **options: Unpack[CallOptions],
+    ) -> builtins.list[TrainingJobSummary]:
+        """List a project's training jobs."""
+        return self._runner.run(
+            self._inner.list(
+                project_id=project_id,
+                **options,
+            )
+        )
+
+    def get(
+        self,
+        *,
+        project_id: str,
+        training_job_id: str,
+        **options: Unpack[CallOptions],
+    ) -> TrainingJobDetail:
+        """Get a training job: its ``status`` (open: a new value decodes as itself),
+        ``progress``, datasets, loss curve and hyper-parameters.
+        """
+        return self._runner.run(
+            self._inner.get(
+                project_id=project_id,
+                training_job_id=training_job_id,
+                **options,
+            )
+        )
+
+    def delete(
+        self,
+        *,
+        project_id: str,
+        training_job_id: str,
+        missing_ok: bool = False,
+        **options: Unpack[CallOptions],
+    ) -> None:
+        """Delete a training job (a retry that finds it gone succeeds)."""
+        return self._runner.run(
+            self._inner.delete(
+                project_id=project_id,
+                training_job_id=training_job_id,
+                missing_ok=missing_ok,
+                **options,
+            )
+        )
+
+    def cancel(
+        self,
+        *,
+        project_id: str,
+        training_job_id: str,
+        **options: Unpack[PostOptions],
+    ) -> None:
+        """Cancel a training job (its status becomes ``Cancelled``)."""
+        return self._runner.run(
+            self._inner.cancel(
+                project_id=project_id,
+                training_job_id=training_job_id,
+                **options,
+            )
+        )
+
+    def list_checkpoints(
+        self,
+        *,
+        project_id: str,
+        training_job_id: str,
+        **options: Unpack[CallOptions],
+    ) -> builtins.list[TrainingJobCheckpoint]:
+        """List the checkpoints a training job saved (deploy one by its ``checkpoint``)."""
+        return self._runner.run(
+            self._inner.list_checkpoints(
+                project_id=project_id,
+                training_job_id=training_job_id,
+                **options,
+            )
+        )
+
+
+class TrainingJobsWithRawResponse:
+    """``client.training_jobs.with_raw_response``: each operation returns the HTTP response."""
+
+    def __init__(self, inner: AsyncTrainingJobsWithRawResponse, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+
+    def create(
+        self,
+        *,
+        project_id: str,
+        request_body: CreateTrainingJobRequestBody | CreateTrainingJobRequestBodyTypedDict,
+        **options: Unpack[JSONPostOptions],
+    ) -> APIResponse[TrainingJobSummary]:
+        """Start a training job: fine-tune ``base_model`` on ``train_dataset_id`` (both
+        required; a split ratio strictly between 0 and 1; ``parameters`` strings or
+        numbers). Not retried when it may have been committed (see `Projects.create`):
+        a second job would cost GPU hours.
+        """
+        return self._runner.run(
+            self._inner.create(
+                project_id=project_id,
+                request_body=request_body,
+                **options,
+            )
+        )
+
+    def list(
+        self,
+        *,
+        project_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[TrainingJobSummary]]:
+        """List a project's training jobs."""
+        return self._runner.run(
+            self._inner.list(
+                project_id=project_id,
+                **options,
+            )
+        )
+
+    def get(
+        self,
+        *,
+        project_id: str,
+        training_job_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[TrainingJobDetail]:
+        """Get a training job: its ``status`` (open: a new value decodes as itself),
+        ``progress``, datasets, loss curve and hyper-parameters.
+        """
+        return self._runner.run(
+            self._inner.get(
+                project_id=project_id,
+                training_job_id=training_job_id,
+                **options,
+            )
+        )
+
+    def delete(
+        self,
+        *,
+        project_id: str,
+        training_job_id: str,
+        missing_ok: bool = False,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[None]:
+        """Delete a training job (a retry that finds it gone succeeds)."""
+        return self._runner.run(
+            self._inner.delete(
+                project_id=project_id,
+                training_job_id=training_job_id,
+                missing_ok=missing_ok,
+                **options,
+            )
+        )
+
+    def cancel(
+        self,
+        *,
+        project_id: str,
+        training_job_id: str,
+        **options: Unpack[PostOptions],
+    ) -> APIResponse[None]:
+        """Cancel a training job (its status becomes ``Cancelled``)."""
+        return self._runner.run(
+            self._inner.cancel(
+                project_id=project_id,
+                training_job_id=training_job_id,
+                **options,
+            )
+        )
+
+    def list_checkpoints(
+        self,
+        *,
+        project_id: str,
+        training_job_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[TrainingJobCheckpoint]]:
+        """List the checkpoints a training job saved (deploy one by its ``checkpoint``)."""
+        return self._runner.run(
+            self._inner.list_checkpoints(
+                project_id=project_id,
+                training_job_id=training_job_id,
+                **options,
+            )
+        )
 
 
 class Completions:
@@ -40,13 +705,7 @@ class Completions:
         project_id: str,
         deployment_id: str,
         request_body: CompletionRequest | CompletionRequestDict,
-        retries: RetryConfig | None = None,
-        server_url: str | None = None,
-        timeout_ms: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[JSONPostOptions],
     ) -> GetCompletionsFromDeploymentResponseBody:
         """Get a completion from a deployment for the given prompt.
 
@@ -58,14 +717,9 @@ class Completions:
                 ``GetCompletionsFromDeploymentRequestBodyTypedDict``) or a
                 `models.CompletionRequest` (``GetCompletionsFromDeploymentRequestBody``);
                 unset fields are not sent.
-            retries: retry settings for this call, overriding the client's.
-            server_url: the base URL for this call, overriding the client's.
-            timeout_ms: the limit for each attempt of this call, in milliseconds.
-            extra_headers: headers sent on every attempt, over the SDK's own.
-            extra_query: query parameters added to the URL (percent-encoded).
-            extra_body: fields merged into the JSON body at the top level, for fields the
-                server knows and the SDK does not yet (not checked against the schema).
-            idempotency_key: the ``Idempotency-Key`` of the call instead of a fresh UUID.
+            **options: ``retries``, ``server_url``, ``timeout_ms``, ``extra_headers``,
+                ``extra_query``, ``extra_body``, ``idempotency_key`` (see
+                `utils.JSONPostOptions`).
 
         Every attempt of the call carries the same ``Idempotency-Key`` header (a fresh UUID
         per call unless given) and an ``X-Emissary-Attempt`` header (1, 2, ...). Retries
@@ -85,13 +739,7 @@ class Completions:
                 project_id=project_id,
                 deployment_id=deployment_id,
                 request_body=request_body,
-                retries=retries,
-                server_url=server_url,
-                timeout_ms=timeout_ms,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                idempotency_key=idempotency_key,
+                **options,
             )
         )
 
@@ -201,41 +849,455 @@ class CompletionsWithRawResponse:
         project_id: str,
         deployment_id: str,
         request_body: CompletionRequest | CompletionRequestDict,
-        retries: RetryConfig | None = None,
-        server_url: str | None = None,
-        timeout_ms: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[JSONPostOptions],
     ) -> APIResponse[GetCompletionsFromDeploymentResponseBody]:
-        """`Completions.create`, returning the HTTP response: ``.parse()`` is the
-        completion. Errors are raised as by ``create`` (with ``.request_id`` on them).
+        """Get a completion from a deployment for the given prompt.
+
+        Arguments:
+            project_id: the project's id (sent as one percent-encoded path segment).
+            deployment_id: the deployment's id (likewise).
+            request_body: the prompt and generation settings, as a dict (typed by
+                `models.CompletionRequestDict`, long name
+                ``GetCompletionsFromDeploymentRequestBodyTypedDict``) or a
+                `models.CompletionRequest` (``GetCompletionsFromDeploymentRequestBody``);
+                unset fields are not sent.
+            **options: ``retries``, ``server_url``, ``timeout_ms``, ``extra_headers``,
+                ``extra_query``, ``extra_body``, ``idempotency_key`` (see
+                `utils.JSONPostOptions`).
+
+        Every attempt of the call carries the same ``Idempotency-Key`` header (a fresh UUID
+        per call unless given) and an ``X-Emissary-Attempt`` header (1, 2, ...). Retries
+        follow the client's (or this call's) `RetryConfig`; see `emissary.utils`.
+
+        Returns:
+            The completion, with ``.id`` and ``.response``.
+
+        Raises:
+            RequestValidationError: an argument is invalid (before any I/O).
+            APIErrorInvalidInput: 400. APIErrorUnauthorized: 401. APIErrorNotFound: 404.
+            SDKError: any other non-success response, or a 2XX body that is not a completion.
+            APIConnectionError: no response (APITimeoutError when out of time).
         """
         return self._runner.run(
             self._inner.create(
                 project_id=project_id,
                 deployment_id=deployment_id,
                 request_body=request_body,
-                retries=retries,
-                server_url=server_url,
-                timeout_ms=timeout_ms,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                idempotency_key=idempotency_key,
+                **options,
+            )
+        )
+
+
+class ChatCompletions:
+    """Chat completions from a deployment: ``client.deployments.chat.completions``."""
+
+    with_raw_response: ChatCompletionsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, inner: AsyncChatCompletions, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+        self.with_raw_response = ChatCompletionsWithRawResponse(inner.with_raw_response, client)
+
+    def create(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        request_body: GetChatCompletionsFromDeploymentRequestBody
+        | GetChatCompletionsFromDeploymentRequestBodyTypedDict,
+        **options: Unpack[JSONPostOptions],
+    ) -> GetChatCompletionsFromDeploymentResponseBody:
+        """Get a deployment's reply to a conversation: ``request_body={"messages": [{"role":
+        "user", "content": ...}], ...}`` (roles ``system``, ``user``, ``assistant``) and the
+        generation settings of completions. ``streaming=True`` is refused: the API defines
+        no streaming response format.
+        """
+        return self._runner.run(
+            self._inner.create(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                request_body=request_body,
+                **options,
+            )
+        )
+
+
+class ChatCompletionsWithRawResponse:
+    """``client.deployments.chat.completions.with_raw_response``."""
+
+    def __init__(self, inner: AsyncChatCompletionsWithRawResponse, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+
+    def create(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        request_body: GetChatCompletionsFromDeploymentRequestBody
+        | GetChatCompletionsFromDeploymentRequestBodyTypedDict,
+        **options: Unpack[JSONPostOptions],
+    ) -> APIResponse[GetChatCompletionsFromDeploymentResponseBody]:
+        """Get a deployment's reply to a conversation: ``request_body={"messages": [{"role":
+        "user", "content": ...}], ...}`` (roles ``system``, ``user``, ``assistant``) and the
+        generation settings of completions. ``streaming=True`` is refused: the API defines
+        no streaming response format.
+        """
+        return self._runner.run(
+            self._inner.create(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                request_body=request_body,
+                **options,
+            )
+        )
+
+
+class Chat:
+    """Chat with a deployment: ``client.deployments.chat``."""
+
+    completions: ChatCompletions
+    """``client.deployments.chat.completions.create(...)``."""
+
+    def __init__(self, inner: AsyncChat, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+        self.completions = ChatCompletions(inner.completions, client)
+
+
+class Embeddings:
+    """Embeddings from a deployment: ``client.deployments.embeddings``."""
+
+    with_raw_response: EmbeddingsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, inner: AsyncEmbeddings, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+        self.with_raw_response = EmbeddingsWithRawResponse(inner.with_raw_response, client)
+
+    def create(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        request_body: GetEmbeddingsFromDeploymentRequestBody
+        | GetEmbeddingsFromDeploymentRequestBodyTypedDict,
+        **options: Unpack[JSONPostOptions],
+    ) -> GetEmbeddingsFromDeploymentResponseBody:
+        """Embed ``source_sentence`` and ``target_sentence`` (``response.embeddings.text1``
+        and ``.text2``, lists of floats) and compare them if asked (``cosine``,
+        ``manhattan``, ``euclidean``).
+        """
+        return self._runner.run(
+            self._inner.create(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                request_body=request_body,
+                **options,
+            )
+        )
+
+
+class EmbeddingsWithRawResponse:
+    """``client.deployments.embeddings.with_raw_response``."""
+
+    def __init__(self, inner: AsyncEmbeddingsWithRawResponse, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+
+    def create(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        request_body: GetEmbeddingsFromDeploymentRequestBody
+        | GetEmbeddingsFromDeploymentRequestBodyTypedDict,
+        **options: Unpack[JSONPostOptions],
+    ) -> APIResponse[GetEmbeddingsFromDeploymentResponseBody]:
+        """Embed ``source_sentence`` and ``target_sentence`` (``response.embeddings.text1``
+        and ``.text2``, lists of floats) and compare them if asked (``cosine``,
+        ``manhattan``, ``euclidean``).
+        """
+        return self._runner.run(
+            self._inner.create(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                request_body=request_body,
+                **options,
+            )
+        )
+
+
+class Classification:
+    """Classification by a deployment: ``client.deployments.classification``."""
+
+    with_raw_response: ClassificationWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
+
+    def __init__(self, inner: AsyncClassification, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+        self.with_raw_response = ClassificationWithRawResponse(inner.with_raw_response, client)
+
+    def create(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        request_body: GetClassificationFromDeploymentRequestBody
+        | GetClassificationFromDeploymentRequestBodyTypedDict,
+        **options: Unpack[JSONPostOptions],
+    ) -> GetClassificationFromDeploymentResponseBody:
+        """Classify ``source_sentence`` (the class is ``response``)."""
+        return self._runner.run(
+            self._inner.create(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                request_body=request_body,
+                **options,
+            )
+        )
+
+
+class ClassificationWithRawResponse:
+    """``client.deployments.classification.with_raw_response``."""
+
+    def __init__(self, inner: AsyncClassificationWithRawResponse, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+
+    def create(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        request_body: GetClassificationFromDeploymentRequestBody
+        | GetClassificationFromDeploymentRequestBodyTypedDict,
+        **options: Unpack[JSONPostOptions],
+    ) -> APIResponse[GetClassificationFromDeploymentResponseBody]:
+        """Classify ``source_sentence`` (the class is ``response``)."""
+        return self._runner.run(
+            self._inner.create(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                request_body=request_body,
+                **options,
             )
         )
 
 
 class Deployments:
-    """Operations on deployments: ``client.deployments``."""
+    """A project's deployments, and inference on them: ``client.deployments``."""
 
     completions: Completions
     """Completions from a deployment."""
+
+    chat: Chat
+    """Chat completions from a deployment (``chat.completions``)."""
+
+    embeddings: Embeddings
+    """Embeddings from a deployment."""
+
+    classification: Classification
+    """Classification by a deployment."""
+
+    with_raw_response: DeploymentsWithRawResponse
+    """The same operations, returning the HTTP response (`models.APIResponse`)."""
 
     def __init__(self, inner: AsyncDeployments, client: SyncClientBase) -> None:
         self._inner = inner
         self._client = client  # keeps the client (and its loop) alive
         self._runner = client._runner
         self.completions = Completions(inner.completions, client)
+        self.chat = Chat(inner.chat, client)
+        self.embeddings = Embeddings(inner.embeddings, client)
+        self.classification = Classification(inner.classification, client)
+        self.with_raw_response = DeploymentsWithRawResponse(inner.with_raw_response, client)
+
+    def create(
+        self,
+        *,
+        project_id: str,
+        request_body: CreateDeploymentRequestBody | CreateDeploymentRequestBodyTypedDict,
+        **options: Unpack[JSONPostOptions],
+    ) -> DeploymentSummary:
+        """Deploy a training job's checkpoint: ``training_job_id`` and an integer
+        ``checkpoint`` (required), ``server_type`` ``"serverless"`` or ``"on-demand"``. Not
+        retried when it may have been committed (see `Projects.create`).
+        """
+        return self._runner.run(
+            self._inner.create(
+                project_id=project_id,
+                request_body=request_body,
+                **options,
+            )
+        )
+
+    def list(
+        self,
+        *,
+        project_id: str,
+        **options: Unpack[CallOptions],
+    ) -> builtins.list[DeploymentSummary]:
+        """List a project's deployments."""
+        return self._runner.run(
+            self._inner.list(
+                project_id=project_id,
+                **options,
+            )
+        )
+
+    def get(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        **options: Unpack[CallOptions],
+    ) -> DeploymentDetail:
+        """Get a deployment: its ``status`` (open: a new value decodes as itself), the
+        training job and checkpoint it serves.
+        """
+        return self._runner.run(
+            self._inner.get(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                **options,
+            )
+        )
+
+    def delete(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        missing_ok: bool = False,
+        **options: Unpack[CallOptions],
+    ) -> None:
+        """Delete a deployment (a retry that finds it gone succeeds)."""
+        return self._runner.run(
+            self._inner.delete(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                missing_ok=missing_ok,
+                **options,
+            )
+        )
+
+    def cancel(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        **options: Unpack[PostOptions],
+    ) -> None:
+        """Cancel a deployment that is still being deployed."""
+        return self._runner.run(
+            self._inner.cancel(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                **options,
+            )
+        )
+
+
+class DeploymentsWithRawResponse:
+    """``client.deployments.with_raw_response``: each operation returns the HTTP response."""
+
+    def __init__(self, inner: AsyncDeploymentsWithRawResponse, client: SyncClientBase) -> None:
+        self._inner = inner
+        self._client = client  # keeps the client (and its loop) alive
+        self._runner = client._runner
+
+    def create(
+        self,
+        *,
+        project_id: str,
+        request_body: CreateDeploymentRequestBody | CreateDeploymentRequestBodyTypedDict,
+        **options: Unpack[JSONPostOptions],
+    ) -> APIResponse[DeploymentSummary]:
+        """Deploy a training job's checkpoint: ``training_job_id`` and an integer
+        ``checkpoint`` (required), ``server_type`` ``"serverless"`` or ``"on-demand"``. Not
+        retried when it may have been committed (see `Projects.create`).
+        """
+        return self._runner.run(
+            self._inner.create(
+                project_id=project_id,
+                request_body=request_body,
+                **options,
+            )
+        )
+
+    def list(
+        self,
+        *,
+        project_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[builtins.list[DeploymentSummary]]:
+        """List a project's deployments."""
+        return self._runner.run(
+            self._inner.list(
+                project_id=project_id,
+                **options,
+            )
+        )
+
+    def get(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[DeploymentDetail]:
+        """Get a deployment: its ``status`` (open: a new value decodes as itself), the
+        training job and checkpoint it serves.
+        """
+        return self._runner.run(
+            self._inner.get(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                **options,
+            )
+        )
+
+    def delete(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        missing_ok: bool = False,
+        **options: Unpack[CallOptions],
+    ) -> APIResponse[None]:
+        """Delete a deployment (a retry that finds it gone succeeds)."""
+        return self._runner.run(
+            self._inner.delete(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                missing_ok=missing_ok,
+                **options,
+            )
+        )
+
+    def cancel(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        **options: Unpack[PostOptions],
+    ) -> APIResponse[None]:
+        """Cancel a deployment that is still being deployed."""
+        return self._runner.run(
+            self._inner.cancel(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                **options,
+            )
+        )

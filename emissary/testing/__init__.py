@@ -1,4 +1,4 @@
-"""A local emulator of the Emissary API, for tests, examples and offline development.
+"""A local emulator of the whole Emissary platform, for tests, examples and offline work.
 
     from emissary import EmissaryClient
     from emissary.testing import Emulator
@@ -10,8 +10,32 @@
             request_body={"prompt": "Hi", "max_new_tokens": 5},
         )
 
+It serves every operation of the API: base models (a small catalog, `DEFAULT_BASE_MODELS`,
+or ``Emulator(base_models=...)``), projects, dataset uploads, training jobs and their
+checkpoints, deployments, and the four kinds of inference (completions, chat, embeddings,
+classification) on any ``Deployed`` deployment, with deterministic toy answers. A
+pre-made ``demo-project/demo-deployment`` is ``Deployed`` from the start.
+
+Lifecycles, deterministic: a resource's state is computed from a clock at request time,
+following the script it was created with.
+
+    clock = VirtualClock()
+    with Emulator(clock=clock) as emu:
+        emu.scripts.training = TrainingScript(pending_s=30, running_s=600, outcome="Failed")
+        ...                   # create a training job
+        clock.advance(630)    # now it has failed, with its 4 checkpoints saved
+
+``instant_retries(client, clock=clock)`` makes the client's retries and waits sleep on the
+same clock (each sleep advances it); ``Emulator(time_scale=0.001)`` (or
+``python -m emissary.testing --time-scale 0.001``) runs real time 1000 times faster, for
+an emulator in another process. ``Emulator(conflicts="refuse")`` answers 400 where the spec
+is silent (cancelling what ended, deleting what runs or a project that holds resources);
+the default ``"allow"`` goes ahead.
+
 Inject faults into the next requests with ``emu.faults`` (`FaultPlan`): ``fail``, ``drop``,
-``truncate``, ``delay``, ``hang``, ``drip``; check what arrived in ``emu.requests``.
+``truncate``, ``delay``, ``hang``, ``drip``. Check what arrived in ``emu.requests`` (each
+`RecordedRequest` names its ``operation``), ``emu.uploads`` (`Upload`: each dataset
+file's name, type, size and SHA-256) and ``emu.polls("training_jobs.get", job_id)``.
 
 In async tests use ``async with Emulator() as emu:``, which serves on the running loop.
 From a shell: ``python -m emissary.testing --port 8000`` (see ``--help``).
@@ -20,15 +44,32 @@ Retries without waiting: ``with instant_retries(client) as clock:`` runs the cli
 retries on a virtual clock (`RetryClock`); ``clock.sleeps`` lists the waits it chose.
 """
 
-from ._clock import RetryClock, instant_retries
+from ._catalog import DEFAULT_BASE_MODELS
+from ._clock import VIRTUAL_EPOCH, Clock, RetryClock, ScaledClock, VirtualClock, instant_retries
 from ._faults import Fault, FaultPlan
 from ._generator import (
     CANDIDATES_PER_WORD,
+    CLASSIFICATION_LABELS,
     DEFAULT_MAX_NEW_TOKENS,
+    EMBEDDING_SIZE,
     MAX_NEW_TOKENS_LIMIT,
     VOCABULARY_SIZE,
     choose_words,
+    classify,
+    compare,
+    embed,
+    generate_chat_completion,
     generate_completion,
+)
+from ._platform import Conflicts
+from ._scripts import (
+    DatasetScript,
+    DeploymentOutcome,
+    DeploymentScript,
+    Scripts,
+    TrainingOutcome,
+    TrainingPhase,
+    TrainingScript,
 )
 from ._server import (
     DEFAULT_API_KEY,
@@ -38,22 +79,44 @@ from ._server import (
     Emulator,
     RecordedRequest,
 )
+from ._uploads import DEFAULT_MAX_UPLOAD_BYTES, Upload
 
 __all__ = [
     "CANDIDATES_PER_WORD",
+    "CLASSIFICATION_LABELS",
     "DEFAULT_API_KEY",
+    "DEFAULT_BASE_MODELS",
     "DEFAULT_DEPLOYMENTS",
     "DEFAULT_IDLE_TIMEOUT_S",
     "DEFAULT_MAX_NEW_TOKENS",
+    "DEFAULT_MAX_UPLOAD_BYTES",
     "DEFAULT_READ_TIMEOUT_S",
+    "EMBEDDING_SIZE",
     "MAX_NEW_TOKENS_LIMIT",
+    "VIRTUAL_EPOCH",
     "VOCABULARY_SIZE",
+    "Clock",
+    "Conflicts",
+    "DatasetScript",
+    "DeploymentOutcome",
+    "DeploymentScript",
     "Emulator",
     "Fault",
     "FaultPlan",
     "RecordedRequest",
     "RetryClock",
+    "ScaledClock",
+    "Scripts",
+    "TrainingOutcome",
+    "TrainingPhase",
+    "TrainingScript",
+    "Upload",
+    "VirtualClock",
     "choose_words",
+    "classify",
+    "compare",
+    "embed",
+    "generate_chat_completion",
     "generate_completion",
     "instant_retries",
 ]

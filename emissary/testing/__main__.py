@@ -10,14 +10,16 @@ import os
 import signal
 import sys
 
+from ._checks import check_seconds
 from ._server import DEFAULT_API_KEY, DEFAULT_DEPLOYMENTS, DEFAULT_HOST, Emulator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line: host, port, API key and deployments."""
+    """The command line: host, port, API key, deployments, capacity, latency and the
+    speed of time."""
     parser = argparse.ArgumentParser(
         prog="python -m emissary.testing",
-        description="Serve a local emulator of the Emissary completions API.",
+        description="Serve a local emulator of the whole Emissary API.",
     )
     parser.add_argument(
         "--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)"
@@ -38,15 +40,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--capacity",
         type=int,
         default=None,
-        help="serve at most this many requests at once, answer 429 beyond (default: no limit)",
+        help="serve at most this many inference requests at once, answer 429 beyond "
+        "(default: no limit)",
     )
     parser.add_argument(
         "--latency-ms",
         type=float,
         default=0.0,
-        help="how long each answer takes, in milliseconds (default 0)",
+        help="how long each inference answer takes, in milliseconds (default 0)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_time_scale,
+        default=1.0,
+        metavar="SCALE",
+        help="real seconds per emulated second: 0.001 runs training jobs and deployments "
+        "1000 times faster (default 1)",
     )
     return parser.parse_args(argv)
+
+
+def _time_scale(text: str) -> float:
+    """A --time-scale: a finite number > 0."""
+    try:
+        return check_seconds("the time scale", float(text), strict=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 async def serve(options: argparse.Namespace) -> None:
@@ -58,6 +77,7 @@ async def serve(options: argparse.Namespace) -> None:
         port=options.port,
         capacity=options.capacity,
         latency_ms=options.latency_ms,
+        time_scale=options.time_scale,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -67,9 +87,10 @@ async def serve(options: argparse.Namespace) -> None:
         deployments = ", ".join(
             f"{p}/{d}" for p, ds in emulator.projects.items() for d in sorted(ds)
         )
+        speed = "" if options.time_scale == 1 else f"; time scale {options.time_scale:g}"
         print(
             f"Emissary emulator on {emulator.url} (api key {emulator.api_key!r}; "
-            f"deployments: {deployments})",
+            f"deployments: {deployments}{speed})",
             flush=True,
         )
         await stop.wait()

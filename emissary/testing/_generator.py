@@ -1,10 +1,15 @@
-"""The emulator's toy language model: deterministic text of an exact length, at little cost.
+"""The emulator's toy models: deterministic answers for the four kinds of inference, at
+little cost.
 
-The same request always gives the same text; each generation setting (and the prompt, the
-project and the deployment) changes it. The text has exactly ``max_new_tokens``
-whitespace-separated words and never repeats an n-gram of ``no_repeat_ngram_size`` words.
-Its cost is linear in the length whatever the settings (see `choose_words`), so no request
-can tie up the emulator's event loop.
+- Completions and chat: text of exactly ``max_new_tokens`` whitespace-separated words that
+  never repeats an n-gram of ``no_repeat_ngram_size`` words. The same request always gives
+  the same text; each generation setting (and the prompt or conversation, the project and
+  the deployment) changes it. Its cost is linear in the length whatever the settings (see
+  `choose_words`), so no request can tie up the emulator's event loop.
+- Embeddings: a unit vector of `EMBEDDING_SIZE` floats derived from a hash of the sentence
+  alone (the same sentence, the same vector, on any deployment), and the distances between
+  two of them (`compare`).
+- Classification: one of `CLASSIFICATION_LABELS`, chosen by a hash of the sentence.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import math
 import random
 from collections.abc import Iterator
 
 import msgspec
 
+from ..models import GetChatCompletionsFromDeploymentRequestBody as ChatBody
 from ..models import GetCompletionsFromDeploymentRequestBody as RequestBody
 
 DEFAULT_MAX_NEW_TOKENS = 16
@@ -27,6 +34,10 @@ VOCABULARY_SIZE = 512
 """Words ``0`` to ``VOCABULARY_SIZE - 1`` are the vocabulary; later ones are fresh words."""
 CANDIDATES_PER_WORD = 4
 """At most this many candidates are tried for a word before a fresh one is used instead."""
+EMBEDDING_SIZE = 32
+"""The length of every embedding vector."""
+CLASSIFICATION_LABELS = ("positive", "negative", "neutral")
+"""The classes a classification answers with."""
 
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
@@ -52,6 +63,43 @@ def word(index: int) -> str:
 
 def generate_completion(project_id: str, deployment_id: str, body: RequestBody) -> str:
     """The deterministic completion for a request."""
+    return _generate(project_id, deployment_id, body)
+
+
+def generate_chat_completion(project_id: str, deployment_id: str, body: ChatBody) -> str:
+    """The deterministic reply to a conversation (and its settings)."""
+    return _generate(project_id, deployment_id, body)
+
+
+def embed(sentence: str) -> list[float]:
+    """The embedding of `sentence`: `EMBEDDING_SIZE` floats of Euclidean norm 1."""
+    digest = hashlib.shake_256(
+        sentence.encode("utf-8", "surrogatepass"), usedforsecurity=False
+    ).digest(EMBEDDING_SIZE)
+    raw = [(byte - 127.5) / 127.5 for byte in digest]  # never 0: the norm is never 0
+    norm = math.sqrt(sum(x * x for x in raw))
+    return [x / norm for x in raw]
+
+
+def compare(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """The cosine similarity, Manhattan distance and Euclidean distance of two vectors."""
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norms = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    manhattan = sum(abs(x - y) for x, y in zip(a, b, strict=True))
+    euclidean = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b, strict=True)))
+    return (dot / norms if norms else 0.0), manhattan, euclidean
+
+
+def classify(sentence: str) -> str:
+    """The class of `sentence`: one of `CLASSIFICATION_LABELS`."""
+    digest = hashlib.sha256(
+        sentence.encode("utf-8", "surrogatepass"), usedforsecurity=False
+    ).digest()
+    return CLASSIFICATION_LABELS[digest[0] % len(CLASSIFICATION_LABELS)]
+
+
+def _generate(project_id: str, deployment_id: str, body: RequestBody | ChatBody) -> str:
+    """Text for a request: seeded by all of it, as long and as varied as it asks."""
     seed = hashlib.sha256(
         msgspec.json.encode([project_id, deployment_id, body]), usedforsecurity=False
     ).digest()

@@ -1,9 +1,11 @@
-"""The emulator: an aiohttp.web server that speaks the completions contract on loopback."""
+"""The emulator's HTTP side: an aiohttp.web server on loopback that routes each request to
+its operation, records it, injects faults, meters inference (capacity and latency), and
+holds up against any client. What each operation does is `_platform`'s job."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import functools
 import logging
 import math
 import secrets
@@ -11,19 +13,26 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 import msgspec
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
-from ..models import GetCompletionsFromDeploymentRequestBody as RequestBody
+from .._operations import BY_NAME, MULTIPART, OPERATIONS
+from ..models import BaseModelSummary
+from ._answers import ApiError, error_response, json_response, result_response
+from ._catalog import DEFAULT_BASE_MODELS
+from ._checks import check_seconds
+from ._clock import Clock, ScaledClock
 from ._faults import Fault, FaultPlan
-from ._generator import MAX_NEW_TOKENS_LIMIT, generate_completion
+from ._platform import Call, Conflicts, Platform
+from ._routes import Match, Router
+from ._scripts import Scripts
+from ._uploads import DEFAULT_MAX_UPLOAD_BYTES, Upload, receive_upload
 
 DEFAULT_API_KEY = "emissary-test-key"
 DEFAULT_DEPLOYMENTS = ("demo-project/demo-deployment",)
@@ -35,9 +44,8 @@ DEFAULT_IDLE_TIMEOUT_S = 75.0
 DEFAULT_READ_TIMEOUT_S = 60.0
 """How long a request's body may take to arrive before the emulator answers 408."""
 
-_BODY_DECODER = msgspec.json.Decoder(RequestBody, strict=True)
-_ENCODER = msgspec.json.Encoder()
 _BAD_INPUT = (HttpProcessingError, web.RequestPayloadError)  # what aiohttp raises on bad bytes
+_ROUTER = Router(OPERATIONS)
 logger = logging.getLogger("emissary.testing")
 """The emulator's log: requests it could not parse (INFO, one line each) and its own bugs."""
 
@@ -49,6 +57,8 @@ class RecordedRequest(msgspec.Struct, frozen=True):
     raw_path: str
     headers: CIMultiDict[str]
     body: bytes
+    """The body as received; empty for an upload (``datasets.create``: see
+    ``Emulator.uploads``), which is never held in memory."""
     peer: str
     """The client's address as ``host:port``: one value per connection (keep-alive shows)."""
     fault: str | None = None
@@ -57,6 +67,12 @@ class RecordedRequest(msgspec.Struct, frozen=True):
     """The ``X-Request-Id`` the emulator sent with its answer."""
     received_at: float = 0.0
     """When it arrived, on the `time.monotonic` clock."""
+    operation: str | None = None
+    """The operation its method and path name (``"deployments.get"``), as in
+    `emissary._operations`; None for a path or method the API does not have."""
+    path_params: dict[str, str] = {}
+    """Its path's parameters, percent-decoded (``{"project_id": ..., "deployment_id":
+    ...}``); empty for an unknown route."""
 
 
 def _parse_deployments(deployments: Iterable[str | tuple[str, str]]) -> dict[str, set[str]]:
@@ -73,32 +89,66 @@ def _parse_deployments(deployments: Iterable[str | tuple[str, str]]) -> dict[str
 
 
 class Emulator:
-    """A local Emissary API: ``with Emulator() as emu:`` (a server thread) or
-    ``async with Emulator() as emu:`` (on the running loop); then use ``emu.url`` and
-    ``emu.api_key``.
+    """A local Emissary API, the whole platform: ``with Emulator() as emu:`` (a server
+    thread) or ``async with Emulator() as emu:`` (on the running loop); then use
+    ``emu.url`` and ``emu.api_key``.
 
-    It answers 401 to a wrong or missing ``X-API-Key``, 404 (with a ``code``) to an unknown
-    project, deployment or route, 400 to an invalid body, and otherwise 200 with a
-    deterministic toy completion of exactly ``max_new_tokens`` words (16 when unset).
-    Every answer carries a unique ``X-Request-Id``; every request is kept in `requests`
-    (with the id it was given); `faults` injects failures into the next ones.
+    **Routes.** Every operation of the spec (`emissary._operations`): base models,
+    projects, datasets (multipart uploads), training jobs with their checkpoints,
+    deployments, and the four kinds of inference. Creates answer 201, deletes and cancels
+    204 with no body, lists a bare JSON array; ids are ``proj-``, ``ds-``, ``tr-`` and
+    ``dp-`` plus hex. Errors are the spec's: 401 to a wrong or missing ``X-API-Key`` on
+    every route; 404 with a ``code`` for an unknown route (``route_not_found``), project,
+    dataset, training job, deployment or base model (``project_not_found``, ...); 405 with
+    ``Allow`` for a known path with another method; 400 with a message for an invalid body
+    or one naming what cannot be used (an unknown base model, a dataset not processed yet,
+    a training job that did not succeed, a checkpoint it did not save, ``serverless`` on a
+    base model without it, ...); 413 for an upload larger than `max_upload_bytes`.
+
+    **Inference** (completions, chat, embeddings, classification) is served by any
+    ``Deployed`` deployment, whatever its base model, with deterministic toy answers (see
+    `generate_completion`, `embed`, `classify`); any other status is a 404 coded
+    ``deployment_not_deployed``. `deployments` (``"PROJECT/DEPLOYMENT"`` strings) are made
+    up front, ``Deployed`` from the start: by default ``demo-project/demo-deployment``.
+
+    **Time.** Every resource's state (status, progress, checkpoints, ``is_uploaded``) is
+    computed from `clock` when a request asks for it, following the script it was created
+    with (`scripts`: ``emu.scripts.training = TrainingScript(...)``). By default the clock
+    is real time; ``time_scale=0.001`` runs it 1000 times faster (for an emulator in
+    another process); ``clock=VirtualClock()`` makes it move only when told, and
+    ``instant_retries(client, clock=clock)`` makes a client sleep on the same clock.
+    Where the spec is silent (cancelling what ended, deleting what runs, deleting a
+    project that holds resources) `conflicts` decides: ``"allow"`` (default) or
+    ``"refuse"`` (a 400 naming the reason).
+
+    **Base models.** `base_models` is the catalog (default: `DEFAULT_BASE_MODELS`, two
+    models of each type, one of them serverless); ``GET /v1/models/{name}`` of another
+    name is a 404.
+
+    **Records.** Every request is kept in `requests` (with its operation and the request
+    id it was given; `polls` picks those of one operation and resource), every dataset
+    file in `uploads` (name, type, size, SHA-256); every answer carries a unique
+    ``X-Request-Id``; `faults` injects failures into the next requests.
 
     With `ssl_context` (a server context holding a certificate, e.g. from ``trustme``) it
     serves HTTPS, to test a private CA, mutual TLS or a proxy's CONNECT tunnel.
 
-    A deployment's capacity, for batches: with `capacity`, at most that many requests are
-    served at once and any more are answered 429 with ``retry-after-ms`` (when the first
-    of those in progress will be done), recorded with ``fault="over_capacity"``;
-    `latency_ms` is how long each answer takes. `max_in_flight` is the most requests it
-    has served at once.
+    A deployment's capacity, for batches: with `capacity`, at most that many inference
+    requests are served at once and any more are answered 429 with ``retry-after-ms``
+    (when the first of those in progress will be done), recorded with
+    ``fault="over_capacity"``; `latency_ms` is how long each inference answer takes.
+    `max_in_flight` is the most inference requests it has served at once. Other
+    operations (creates, gets, polls) are served at once, whatever the capacity.
 
     As a server it holds up against any client: bytes that are not HTTP (or TLS sent to
     its plain-HTTP port) get a 400 and one INFO line on the ``emissary.testing`` logger,
     never a traceback on stderr; a body it cannot read (a bad ``Content-Encoding``) gets a
-    400, one slower than `read_timeout_s` a 408; a connection is closed once it has waited
-    `idle_timeout_s` for its next request (idle, or with a request head that never ends).
-    `requests` keeps every request until you clear it (``emu.requests.clear()``), so a
-    long-running emulator grows by one record per request; nothing else does.
+    400, one slower than `read_timeout_s` a 408 (an upload: one that stops arriving for
+    `read_timeout_s`); a connection is closed once it has waited `idle_timeout_s` for its
+    next request (idle, or with a request head that never ends). `requests` keeps every
+    request until you clear it (``emu.requests.clear()``), and `uploads` every upload, so
+    a long-running emulator grows by one record per request and one per resource; nothing
+    else does.
     """
 
     def __init__(
@@ -113,6 +163,11 @@ class Emulator:
         latency_ms: float = 0.0,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+        base_models: Iterable[BaseModelSummary] = DEFAULT_BASE_MODELS,
+        clock: Clock | None = None,
+        time_scale: float = 1.0,
+        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        conflicts: Conflicts = "allow",
     ) -> None:
         if capacity is not None and (not isinstance(capacity, int) or capacity < 1):
             raise ValueError(f"capacity must be a positive integer or None, got {capacity!r}")
@@ -120,26 +175,41 @@ class Emulator:
             raise ValueError(
                 f"latency_ms must be a number of milliseconds >= 0, got {latency_ms!r}"
             )
+        if isinstance(max_upload_bytes, bool) or not isinstance(max_upload_bytes, int):
+            raise ValueError(f"max_upload_bytes must be an integer, got {max_upload_bytes!r}")
+        if max_upload_bytes < 0:
+            raise ValueError(f"max_upload_bytes must be >= 0, got {max_upload_bytes!r}")
+        if clock is not None and time_scale != 1.0:
+            raise ValueError("give clock= or time_scale=, not both")
         self.api_key = api_key
         self.host = host
         self.port = port
         self.ssl_context = ssl_context
         self.capacity = capacity
         self.latency_ms = latency_ms
-        self.idle_timeout_s = _positive_seconds("idle_timeout_s", idle_timeout_s)
+        self.idle_timeout_s = check_seconds("idle_timeout_s", idle_timeout_s, strict=True)
         """A connection that has waited this long for its next request is closed (75 s, as
         nginx and aiohttp's classic default): from its opening (over TLS, the end of its
         handshake, which asyncio bounds to 60 s) or its last answer to the end of its next
         request's head."""
-        self.read_timeout_s = _positive_seconds("read_timeout_s", read_timeout_s)
+        self.read_timeout_s = check_seconds("read_timeout_s", read_timeout_s, strict=True)
         """A request whose body has not all arrived this long after its head is answered
-        408 and its connection closed."""
+        408 and its connection closed (an upload: when no data came for this long)."""
+        self.max_upload_bytes = max_upload_bytes
+        """The largest dataset file taken (100 MiB by default); a larger one gets 413."""
+        self.clock: Clock = ScaledClock(time_scale) if clock is None else clock
+        """The clock every resource's state is computed from (``clock.now()``)."""
         self.max_in_flight = 0
-        """The most requests served at once so far."""
-        # When each request in progress (by request id) should be done, for 429s'
-        # retry-after-ms: an entry lives exactly as long as its request.
+        """The most inference requests served at once so far."""
+        # When each inference request in progress (by request id) should be done, for
+        # 429s' retry-after-ms: an entry lives exactly as long as its request.
         self._busy_until: dict[str, float] = {}
-        self.projects = _parse_deployments(deployments)
+        self._platform = Platform(
+            clock=self.clock,
+            base_models=base_models,
+            conflicts=conflicts,
+            deployments=_parse_deployments(deployments),
+        )
         self.requests: list[RecordedRequest] = []
         self.faults = FaultPlan()
         """Faults to inject into the next requests: ``emu.faults.fail(2, status=503)``."""
@@ -150,8 +220,55 @@ class Emulator:
         self._id_prefix = secrets.token_hex(4)  # unique across emulators and runs
 
     @property
+    def scripts(self) -> Scripts:
+        """The lifecycle scripts of what is created next: ``emu.scripts.training =
+        TrainingScript(...)`` (also ``.deployment``, ``.dataset``)."""
+        return self._platform.scripts
+
+    @property
+    def conflicts(self) -> Conflicts:
+        """``"allow"`` or ``"refuse"``: what to do where the spec is silent (see the class
+        docstring); may be changed at any time."""
+        return self._platform.conflicts
+
+    @conflicts.setter
+    def conflicts(self, value: Conflicts) -> None:
+        self._platform.conflicts = value
+
+    @property
+    def base_models(self) -> list[BaseModelSummary]:
+        """The base model catalog, in order."""
+        return list(self._platform.base_models.values())
+
+    @property
+    def uploads(self) -> list[Upload]:
+        """Every dataset file received (that made a dataset), in order: `Upload` records
+        (``filename``, ``content_type``, ``name``, ``size``, ``sha256``, the ids)."""
+        return self._platform.uploads
+
+    @property
+    def projects(self) -> dict[str, set[str]]:
+        """Each project's deployment ids, now (a snapshot)."""
+        return {pid: set(p.deployments) for pid, p in self._platform.projects.items()}
+
+    def polls(self, operation: str, id: str) -> list[RecordedRequest]:
+        """The recorded requests of `operation` (``"training_jobs.get"``) on the resource
+        `id` (the last parameter of its path), in order: to count a client's polls."""
+        row = BY_NAME.get(operation)
+        if row is None:
+            raise ValueError(f"unknown operation {operation!r}; one of {sorted(BY_NAME)}")
+        if not row.parameters:
+            raise ValueError(f"{operation} names no resource in its path")
+        last = row.parameters[-1]
+        return [
+            request
+            for request in list(self.requests)
+            if request.operation == operation and request.path_params.get(last) == id
+        ]
+
+    @property
     def in_flight(self) -> int:
-        """Requests being served now."""
+        """Inference requests being served now."""
         return len(self._busy_until)
 
     @property
@@ -256,49 +373,61 @@ class Emulator:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         """Every request, whatever its route: record it, then answer, fail or refuse it."""
+        match: Match | ApiError
         try:
-            body = await asyncio.wait_for(request.read(), self.read_timeout_s)
-        except asyncio.TimeoutError:
-            message = f"the request body did not arrive in {self.read_timeout_s:g} s"
-            return self._refuse(request, 408, message)
-        except _BAD_INPUT as exc:  # e.g. Content-Encoding: gzip on a body that is not gzip
-            return self._refuse(request, 400, f"unreadable request body: {_one_line(exc)}")
+            match = _ROUTER.match(request.method, request.raw_path)
+        except ApiError as exc:
+            match = exc
+        operation = match.operation if isinstance(match, Match) else None
+        try:  # an upload is streamed later, by its handler
+            streamed = operation is not None and operation.body == MULTIPART
+            body = b"" if streamed else await self._read_body(request)
+        except ApiError as refusal:
+            return await self._refuse(request, match, refusal)
+        metered = operation is not None and operation.kind == "inference"
         loop = asyncio.get_running_loop()
-        over = self.capacity is not None and self.in_flight >= self.capacity
+        over = metered and self.capacity is not None and self.in_flight >= self.capacity
         fault = None if over else self.faults.next()
         request_id = self._record(
-            request, body, "over_capacity" if over else fault.kind if fault else None
+            request, match, body, "over_capacity" if over else fault.kind if fault else None
         )
         if over:
             # The first slot to free: the request due first, even one overdue (its answer
             # is late because the process is busy; it frees its slot any moment now).
             wait_ms = (min(self._busy_until.values(), default=0.0) - loop.time()) * 1000
-            response: web.StreamResponse = _error(429, "the deployment is at capacity")
+            response: web.StreamResponse = error_response(429, "the deployment is at capacity")
             response.headers["retry-after-ms"] = str(max(1, math.ceil(wait_ms)))
             response.headers[REQUEST_ID_HEADER] = request_id
             return response
-        self._busy_until[request_id] = loop.time() + self.latency_ms / 1000
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if metered:
+            self._busy_until[request_id] = loop.time() + self.latency_ms / 1000
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            if self.latency_ms:
+            if metered and self.latency_ms:
                 await asyncio.sleep(self.latency_ms / 1000)
+            answer = functools.partial(self._answer, request, match, body)
             if fault is None:
-                response = self._answer(request, body)
+                response = await answer()
             else:
-                response = await _inject(
-                    fault, request, lambda: self._answer(request, body), request_id
-                )
+                response = await _inject(fault, request, answer, request_id)
         finally:
-            del self._busy_until[request_id]
+            self._busy_until.pop(request_id, None)
         response.headers.setdefault(REQUEST_ID_HEADER, request_id)
+        if response.keep_alive is False and not response.prepared:  # a body left unread
+            return await _send_and_close(request, response)
         return response
 
-    def _record(self, request: web.Request, body: bytes, fault: str | None) -> str:
+    def _record(
+        self, request: web.Request, match: Match | ApiError, body: bytes, fault: str | None
+    ) -> str:
         """Keep a request in `requests`; its request id."""
         peername = request.transport.get_extra_info("peername") if request.transport else None
         peer = f"{peername[0]}:{peername[1]}" if peername else "?"
         self._served += 1
         request_id = f"req-{self._id_prefix}-{self._served:06d}"
+        operation, params = (
+            (match.operation.name, dict(match.params)) if isinstance(match, Match) else (None, {})
+        )
         self.requests.append(
             RecordedRequest(
                 request.method,
@@ -309,67 +438,81 @@ class Emulator:
                 fault,
                 request_id,
                 time.monotonic(),
+                operation,
+                params,
             )
         )
         return request_id
 
-    def _refuse(self, request: web.Request, status: int, message: str) -> web.Response:
-        """The answer to a request whose body could not be read; its connection closes."""
-        response = _error(status, message)
-        response.headers[REQUEST_ID_HEADER] = self._record(request, b"", None)
-        response.force_close()
-        return response
-
-    def _answer(self, request: web.Request, body: bytes) -> web.Response:
-        """The contract's answer to a request."""
-        path = request.raw_path.partition("?")[0]
-        parts = path.split("/")
-        if (
-            len(parts) != 7
-            or parts[:3] != ["", "v1", "projects"]
-            or parts[4] != "deployments"
-            or parts[6] != "completions"
-        ):
-            return _error(404, f"no route for {path}", code="route_not_found")
-        if request.method != "POST":
-            response = _error(405, f"{request.method} is not allowed here; use POST")
-            response.headers["Allow"] = "POST"
-            return response
-        if request.headers.get("X-API-Key") != self.api_key:
-            return _error(401, "missing or invalid API key (X-API-Key header)")
-        project_id, deployment_id = unquote(parts[3]), unquote(parts[5])
-        deployments = self.projects.get(project_id)
-        if deployments is None:
-            return _error(404, f"project {project_id!r} not found", code="project_not_found")
-        if deployment_id not in deployments:
-            return _error(
-                404,
-                f"deployment {deployment_id!r} not found in project {project_id!r}",
-                code="deployment_not_found",
-            )
+    async def _read_body(self, request: web.Request) -> bytes:
+        """The request's body, or `ApiError`: 408 if it takes longer than
+        `read_timeout_s`, 413 past aiohttp's limit (4 MiB), 400 if it cannot be decoded."""
         try:
-            completion_request = _BODY_DECODER.decode(body)
-        except (msgspec.DecodeError, RecursionError) as exc:
-            return _error(400, f"invalid request body: {exc}")
-        if (completion_request.max_new_tokens or 0) > MAX_NEW_TOKENS_LIMIT:
-            return _error(
-                400, f"max_new_tokens must be at most {MAX_NEW_TOKENS_LIMIT} on the emulator"
-            )
-        text = generate_completion(project_id, deployment_id, completion_request)
-        completion_id = "cmpl-" + hashlib.sha256(text.encode()).hexdigest()[:16]
-        return _json(200, {"id": completion_id, "response": text})
+            return await asyncio.wait_for(request.read(), self.read_timeout_s)
+        except asyncio.TimeoutError:
+            message = f"the request body did not arrive in {self.read_timeout_s:g} s"
+            raise ApiError(408, message) from None
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise ApiError(413, exc.text or "request body too large") from None
+        except _BAD_INPUT as exc:  # e.g. Content-Encoding: gzip on a body that is not gzip
+            raise ApiError(400, f"unreadable request body: {_one_line(exc)}") from None
+
+    async def _refuse(
+        self, request: web.Request, match: Match | ApiError, refusal: ApiError
+    ) -> web.StreamResponse:
+        """The answer to a request whose body could not be read; its connection closes."""
+        response = refusal.response()
+        response.headers[REQUEST_ID_HEADER] = self._record(request, match, b"", None)
+        return await _send_and_close(request, response)
+
+    async def _answer(
+        self, request: web.Request, match: Match | ApiError, body: bytes
+    ) -> web.Response:
+        """The contract's answer to a request: a route error, a 401, or what its
+        operation's handler says (with the operation's success status)."""
+        if isinstance(match, ApiError):
+            return match.response()
+        if request.headers.get("X-API-Key") != self.api_key:
+            return error_response(401, "missing or invalid API key (X-API-Key header)")
+        call = Call(
+            match.operation,
+            match.params,
+            body,
+            functools.partial(self._receive_upload, request),
+        )
+        try:
+            result = await self._platform.handle(call)
+        except ApiError as exc:
+            return exc.response()
+        return result_response(match.operation.status, result)
+
+    def _receive_upload(
+        self, request: web.Request, project_id: str, dataset_id: str
+    ) -> Awaitable[Upload]:
+        return receive_upload(
+            request,
+            project_id=project_id,
+            dataset_id=dataset_id,
+            max_bytes=self.max_upload_bytes,
+            stall_s=self.read_timeout_s,
+        )
 
 
 async def _inject(
-    fault: Fault, request: web.Request, answer: Callable[[], web.Response], request_id: str
+    fault: Fault,
+    request: web.Request,
+    answer: Callable[[], Awaitable[web.Response]],
+    request_id: str,
 ) -> web.StreamResponse:
+    """Answer `request` with `fault` (`answer` gives the normal answer, when one is
+    sent)."""
     kind = fault.kind
     if kind == "fail":
         payload: dict[str, Any] = {"status": fault.status, "error": "injected fault"}
         if fault.status == 404:
             payload["code"] = "injected"
         response = (
-            _json(fault.status, payload)
+            json_response(fault.status, payload)
             if fault.body is None
             else web.Response(status=fault.status, body=fault.body)
         )
@@ -385,8 +528,8 @@ async def _inject(
         await asyncio.Event().wait()  # cancelled when the client leaves or the server stops
     if kind == "delay":
         await asyncio.sleep(fault.seconds)
-        return answer()
-    full = answer()
+        return await answer()
+    full = await answer()
     payload_bytes = full.body if isinstance(full.body, bytes) else b""
     stream = web.StreamResponse(status=full.status, headers=full.headers)
     stream.headers[REQUEST_ID_HEADER] = request_id  # sent before the body starts
@@ -437,26 +580,17 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(text).split())
 
 
-def _positive_seconds(name: str, value: float) -> float:
-    """`value` as a float, or ValueError naming the setting if it is not seconds > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
-    return float(value)
+async def _send_and_close(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Send `response` and close the connection at once: aiohttp would otherwise first
+    drain what is left of the request's body, for up to 10 s, even after
+    ``Connection: close``."""
+    response.force_close()  # says so: Connection: close
+    await response.prepare(request)
+    await response.write_eof()
+    _close(request)
+    return response
 
 
 def _close(request: web.Request) -> None:
     if request.transport is not None:
         request.transport.close()
-
-
-def _json(status: int, payload: Mapping[str, Any]) -> web.Response:
-    return web.Response(
-        status=status, body=_ENCODER.encode(payload), content_type="application/json"
-    )
-
-
-def _error(status: int, message: str, *, code: str | None = None) -> web.Response:
-    payload: dict[str, Any] = {"status": status, "error": message}
-    if code is not None:
-        payload["code"] = code
-    return _json(status, payload)

@@ -1,21 +1,10 @@
-"""The wire models (msgspec Structs) and, under their familiar names, the API errors.
-
-Input is strict: the request body forbids unknown fields and carries its allowed ranges as
-`msgspec.Meta` constraints, checked before anything is sent. Output is lenient: response and
-error bodies accept fields the server adds later.
-
-The long names are those of the generated `emissary-client-sdk`; `CompletionRequest` and
-`Completion` are short aliases for the same classes. A request body may also be a plain
-dict: `GetCompletionsFromDeploymentRequestBodyTypedDict` (alias `CompletionRequestDict`)
-types it, so mypy and pyright catch ``{"promt": ...}`` or ``{"prompt": 1}``.
-"""
+"""What came back: raw responses, the bodies of error responses, and batch results."""
 
 from __future__ import annotations
 
 import datetime
-import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeAlias, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
 
 import msgspec
 from multidict import CIMultiDict
@@ -23,117 +12,7 @@ from multidict import CIMultiDict
 if TYPE_CHECKING:
     import yarl
 
-from .errors import (
-    APIConnectionError,
-    APIErrorInvalidInput,
-    APIErrorNotFound,
-    APIErrorUnauthorized,
-    APITimeoutError,
-    EmissaryError,
-    ResponseValidationError,
-    SDKError,
-)
-
-__all__ = [
-    "APIConnectionError",
-    "APIResponse",
-    "APIErrorInvalidInput",
-    "APIErrorInvalidInputData",
-    "APIErrorNotFound",
-    "APIErrorNotFoundData",
-    "APIErrorUnauthorized",
-    "APIErrorUnauthorizedData",
-    "APITimeoutError",
-    "BatchFailure",
-    "BatchOutcome",
-    "BatchResult",
-    "BatchSuccess",
-    "Completion",
-    "CompletionRequest",
-    "CompletionRequestDict",
-    "EmissaryError",
-    "GetCompletionsFromDeploymentRequestBody",
-    "GetCompletionsFromDeploymentRequestBodyTypedDict",
-    "GetCompletionsFromDeploymentResponseBody",
-    "RawResponse",
-    "ResponseValidationError",
-    "SDKError",
-]
-
-_FINITE = sys.float_info.max
-INT32_MAX = 2**31 - 1
-"""The largest ``int32`` (the spec's format for ``max_new_tokens``)."""
-INT64_MAX = 2**63 - 1
-"""The largest integer the API takes where the spec gives no format (a signed 64-bit one)."""
-
-Temperature = Annotated[
-    float, msgspec.Meta(ge=0, le=_FINITE, description="sampling temperature, >= 0")
-]
-TopP = Annotated[float, msgspec.Meta(ge=0, le=1, description="nucleus cut-off, in [0, 1]")]
-TopK = Annotated[
-    int, msgspec.Meta(ge=0, le=INT64_MAX, description="keep the k most likely tokens, >= 0")
-]
-MaxNewTokens = Annotated[
-    int, msgspec.Meta(ge=1, le=INT32_MAX, description="upper bound on new tokens, an int32 >= 1")
-]
-NoRepeatNgramSize = Annotated[
-    int, msgspec.Meta(ge=0, le=INT64_MAX, description="n-gram size never repeated")
-]
-
-
-class GetCompletionsFromDeploymentRequestBody(
-    msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True
-):
-    """The prompt and generation settings of one completion request.
-
-    Only `prompt` is required; settings left as ``None`` are not sent, so the deployment's
-    own defaults apply.
-    """
-
-    prompt: str
-    """The input prompt."""
-    temperature: Temperature | None = None
-    """Sampling temperature, a finite number >= 0."""
-    max_new_tokens: MaxNewTokens | None = None
-    """Upper bound on the number of generated tokens, an integer from 1 to 2**31 - 1."""
-    top_p: TopP | None = None
-    """Nucleus sampling: keep tokens up to this cumulative probability, in [0, 1]."""
-    top_k: TopK | None = None
-    """Keep only the k most likely tokens, an integer from 0 to 2**63 - 1."""
-    no_repeat_ngram_size: NoRepeatNgramSize | None = None
-    """N-grams of this size never repeat, an integer from 0 to 2**63 - 1."""
-    do_sample: bool | None = None
-    """Sample instead of greedy decoding."""
-
-
-class GetCompletionsFromDeploymentResponseBody(msgspec.Struct, kw_only=True):
-    """A completion: its `id` and generated text `response` (each may be absent)."""
-
-    id: str | None = None
-    """The unique identifier of the completion."""
-    response: str | None = None
-    """The generated text."""
-
-
-class _RequestBodyDictRequired(TypedDict):
-    prompt: str
-
-
-class GetCompletionsFromDeploymentRequestBodyTypedDict(_RequestBodyDictRequired, total=False):
-    """A request body as a dict, for type checkers: ``prompt`` is required, the rest may be
-    left out (or None: not sent). The values are checked at run time all the same."""
-
-    temperature: float | None
-    max_new_tokens: int | None
-    top_p: float | None
-    top_k: int | None
-    no_repeat_ngram_size: int | None
-    do_sample: bool | None
-
-
-CompletionRequest = GetCompletionsFromDeploymentRequestBody
-CompletionRequestDict = GetCompletionsFromDeploymentRequestBodyTypedDict
-Completion = GetCompletionsFromDeploymentResponseBody
+from ..errors import EmissaryError
 
 
 class APIErrorInvalidInputData(msgspec.Struct, kw_only=True):
@@ -184,7 +63,8 @@ class APIResponse(Generic[T]):
         content: its body, as bytes (decoded from gzip etc.).
         url: the URL the call went to (without any ``user:password@``).
         request_id: the server's ``X-Request-Id`` for it, or None.
-        idempotency_key: the ``Idempotency-Key`` every attempt of the call carried.
+        idempotency_key: the ``Idempotency-Key`` every attempt of the call carried (a
+            POST's; None for other methods).
         retries_taken: attempts minus one.
         elapsed: from the first attempt to the last byte (counted on the retry clock).
 
@@ -211,7 +91,7 @@ class APIResponse(Generic[T]):
         headers: Mapping[str, str],
         content: bytes,
         url: yarl.URL | str,
-        idempotency_key: str,
+        idempotency_key: str | None,
         retries_taken: int,
         elapsed_s: float,
         parsed: T,
@@ -252,7 +132,7 @@ class APIResponse(Generic[T]):
         return self.content.decode("utf-8", errors="replace")
 
     def parse(self) -> T:
-        """The call's result (a `Completion` for completions), read from this response."""
+        """The call's result (what the plain method returns), read from this response."""
         return self._parsed
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -1,0 +1,239 @@
+"""Uploads (``datasets.create``): the multipart body's framing, without I/O, and where its
+file's bytes come from.
+
+A `Multipart` is built once per call from the request body, checked before any I/O: the
+bytes before the file (`Multipart.head`: the ``name`` part and the ``file`` part's headers),
+the file's bytes (a `Source`) and the bytes after (`Multipart.tail`). The transport sends
+them in that order on every attempt (`emissary._transport`), so that a retry re-sends the
+same bytes: a `BytesSource` from memory, a `FileSource` from the position the caller's file
+was at (rewound per attempt, and left there when the call ends, never closed). A file
+that cannot seek can be read once only: it is sent once, with no retry.
+
+The file's name is sent as given: quoted as RFC 7578 and HTML do (``"``, CR and LF escaped
+as ``%22``, ``%0D``, ``%0A``), never percent-encoded otherwise, so ``train data.jsonl`` is
+what the server sees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import AsyncIterator, Mapping
+from typing import IO, Any
+
+from .errors import RequestTypeError, RequestValidationError
+
+CHUNK_BYTES = 1 << 20
+"""How much of a file is read at a time (in a worker thread: the event loop never waits)."""
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+class UploadChanged(Exception):
+    """A file's size changed while it was sent (raised by the transport's writer)."""
+
+
+class Source:
+    """Where a file's bytes come from, for one upload: `chunks` gives them, from the start,
+    once per attempt."""
+
+    size: int | None
+    """How many bytes (None: not knowable, and the body is sent chunked)."""
+    replayable: bool
+    """Whether the bytes can be sent again (a retry)."""
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The bytes, from the start (raises `UploadChanged` if they are not `size`)."""
+        raise NotImplementedError
+
+    def restore(self) -> None:
+        """Leave the caller's object as it was before the call (after the last attempt)."""
+
+
+class BytesSource(Source):
+    """Bytes in memory (sent in slices, never copied whole)."""
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        self.view = memoryview(data).cast("B")
+        self.size = self.view.nbytes
+        self.replayable = True
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        view = self.view
+        for start in range(0, len(view), CHUNK_BYTES):
+            yield bytes(view[start : start + CHUNK_BYTES])
+
+
+class FileSource(Source):
+    """A binary file object of the caller's, read from its current position in a worker
+    thread (anyio), rewound there for each attempt and left there at the end."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+        self.start: int | None = None
+        self.size = None
+        self.replayable = False
+        try:
+            if file.seekable():
+                self.start = file.tell()
+                self.size = file.seek(0, os.SEEK_END) - self.start
+                file.seek(self.start)
+                self.replayable = True
+        except (OSError, ValueError):  # a pipe or socket that says it seeks, and cannot
+            self.start = self.size = None
+            self.replayable = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        import anyio.to_thread  # only when a file is uploaded
+
+        file, size = self.file, self.size
+        if self.start is not None:
+            await anyio.to_thread.run_sync(file.seek, self.start)
+        sent = 0
+        while True:
+            wanted = CHUNK_BYTES if size is None else min(CHUNK_BYTES, size - sent)
+            chunk = await anyio.to_thread.run_sync(file.read, wanted or 1)
+            if not chunk:
+                break
+            if size is not None and sent + len(chunk) > size:
+                raise UploadChanged(f"the file grew while it was sent (past {size} bytes)")
+            sent += len(chunk)
+            yield bytes(chunk)
+            if size is not None and sent == size:
+                if await anyio.to_thread.run_sync(file.read, 1):  # not the end: it grew
+                    raise UploadChanged(f"the file grew while it was sent (past {size} bytes)")
+                break
+        if size is not None and sent != size:
+            raise UploadChanged(f"the file shrank while it was sent ({sent} of {size} bytes)")
+
+    def restore(self) -> None:
+        if self.start is not None:
+            with contextlib.suppress(OSError, ValueError):  # closed by the caller meanwhile
+                self.file.seek(self.start)
+
+
+class Multipart:
+    """A multipart/form-data body: `head`, the file's bytes, `tail` (see the module)."""
+
+    __slots__ = ("boundary", "content_type", "file_name", "head", "name", "source", "tail")
+
+    def __init__(
+        self, source: Source, file_name: str, file_type: str, name: str | None, boundary: str
+    ) -> None:
+        self.source = source
+        self.file_name = file_name
+        self.name = name
+        self.boundary = boundary
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        """The request's Content-Type."""
+        head = b""
+        if name is not None:
+            head += _part_head(boundary, 'form-data; name="name"') + name.encode() + b"\r\n"
+        disposition = f'form-data; name="file"; filename="{_quoted(file_name)}"'
+        head += _part_head(boundary, disposition, file_type)
+        self.head = head
+        self.tail = f"\r\n--{boundary}--\r\n".encode()
+
+    @property
+    def length(self) -> int | None:
+        """The body's length in bytes, when the file's size is known."""
+        size = self.source.size
+        return None if size is None else len(self.head) + size + len(self.tail)
+
+
+def _part_head(boundary: str, disposition: str, content_type: str | None = None) -> bytes:
+    lines = [f"--{boundary}", f"Content-Disposition: {disposition}"]
+    if content_type is not None:
+        lines.append(f"Content-Type: {content_type}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _quoted(name: str) -> str:
+    """A file name inside a quoted-string, escaped as browsers do (RFC 7578 §4.2)."""
+    return name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def multipart_body(request_body: object, boundary: str) -> Multipart:
+    """Check a ``datasets.create`` body (dict or `models.CreateDatasetRequestBody`) and
+    describe it as a `Multipart`; raises `RequestValidationError` before any I/O."""
+    from ._validation import shown, unencodable
+
+    given = _fields(request_body, "request_body", "CreateDatasetRequestBody", ("file", "name"))
+    name = given.get("name")
+    if name is not None and (not isinstance(name, str) or unencodable(name) is not None):
+        raise RequestTypeError(
+            f"request_body.name must be a string, got {shown(name)}", field="request_body.name"
+        )
+    if given.get("file") is None:
+        raise RequestValidationError(
+            "request_body.file is required: a dataset is created with its file "
+            "({'file_name': ..., 'content': bytes or a binary file object})",
+            field="request_body.file",
+        )
+    file = _fields(
+        given["file"], "request_body.file", "File", ("file_name", "content", "content_type")
+    )
+    file_name = file.get("file_name")
+    if not isinstance(file_name, str) or not file_name or unencodable(file_name) is not None:
+        raise RequestTypeError(
+            f"request_body.file.file_name must be a non-empty string, got {shown(file_name)}",
+            field="request_body.file.file_name",
+        )
+    file_type = file.get("content_type") or DEFAULT_CONTENT_TYPE
+    if not isinstance(file_type, str) or any(ch in file_type for ch in "\r\n\x00"):
+        raise RequestTypeError(
+            f"request_body.file.content_type must be a media type such as "
+            f"'application/jsonl', got {shown(file_type)}",
+            field="request_body.file.content_type",
+        )
+    return Multipart(_source(file.get("content")), file_name, file_type, name, boundary)
+
+
+def _source(content: object) -> Source:
+    from ._validation import shown
+
+    field = "request_body.file.content"
+    if isinstance(content, bytes | bytearray | memoryview):
+        return BytesSource(content)
+    if isinstance(content, io.TextIOBase) or (
+        hasattr(content, "read") and "b" not in getattr(content, "mode", "b")
+    ):
+        raise RequestTypeError(
+            f"{field} is a text file: open it in binary mode ('rb')", field=field
+        )
+    if callable(getattr(content, "read", None)):
+        if getattr(content, "closed", False):
+            raise RequestValidationError(f"{field} is a closed file", field=field)
+        return FileSource(content)  # type: ignore[arg-type]
+    raise RequestTypeError(
+        f"{field} must be bytes or a binary file object, got {shown(content)} "
+        f"({type(content).__name__})",
+        field=field,
+    )
+
+
+def _fields(value: object, field: str, model: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    """A dict or Struct's fields, only those `allowed` (else a typo's hint)."""
+    import msgspec
+
+    from ._validation import shown
+
+    if isinstance(value, msgspec.Struct):
+        return msgspec.structs.asdict(value)
+    if not isinstance(value, Mapping):
+        raise RequestTypeError(
+            f"{field} must be a dict or an emissary.models.{model}, got {type(value).__name__}",
+            field=field,
+        )
+    for key in value:
+        if key not in allowed:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise RequestValidationError(
+                f"{field}.{shown(key)} is not a field of {model}{hint} Allowed fields: "
+                f"{', '.join(allowed)}.",
+                field=f"{field}.{key}",
+            )
+    return value
