@@ -36,8 +36,8 @@ class Operation(Generic[R]):
     """One operation of the API (see the module docstring)."""
 
     __slots__ = (
+        "_decoder",
         "body",
-        "decoder",
         "gen_ai",
         "kind",
         "method",
@@ -69,9 +69,7 @@ class Operation(Generic[R]):
         """The path's parameters, in order (the method's keyword arguments)."""
         self.result = result
         """What a success returns (None: nothing, a 204)."""
-        self.decoder: msgspec.json.Decoder[R] | None = (
-            None if result is None else msgspec.json.Decoder(result)
-        )
+        self._decoder: msgspec.json.Decoder[R] | None = None
         self.body = body
         """The request body's Struct (JSON), `MULTIPART`, or None (no body)."""
         self.status = status
@@ -79,6 +77,15 @@ class Operation(Generic[R]):
         self.kind: Kind = kind
         self.gen_ai = gen_ai
         """The GenAI operation name of an inference call (``"chat"``), for its trace span."""
+
+    @property
+    def decoder(self) -> msgspec.json.Decoder[R] | None:
+        """The result's JSON decoder (None for a 204), built on first use: most programs
+        call a few of the operations, and a decoder costs its type's analysis."""
+        decoder = self._decoder
+        if decoder is None and self.result is not None:
+            decoder = self._decoder = msgspec.json.Decoder(self.result)
+        return decoder
 
     def __repr__(self) -> str:
         return f"Operation({self.name!r}: {self.method} {self.path})"

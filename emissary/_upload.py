@@ -9,9 +9,10 @@ same bytes: a `BytesSource` from memory, a `FileSource` from the position the ca
 was at (rewound per attempt, and left there when the call ends, never closed). A file
 that cannot seek can be read once only: it is sent once, with no retry.
 
-The file's name is sent as given: quoted as RFC 7578 and HTML do (``"``, CR and LF escaped
-as ``%22``, ``%0D``, ``%0A``), never percent-encoded otherwise, so ``train data.jsonl`` is
-what the server sees.
+The file's name is sent as given: quoted as RFC 7578 says (a backslash as ``\\``, a quote as
+``%22``, as browsers and the generated SDK send them), never percent-encoded otherwise, so
+``train data.jsonl`` is what the server sees. A name or media type holding a control
+character (a tab but) is refused: it would corrupt the part's headers.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import IO, Any
 
 from .errors import RequestTypeError, RequestValidationError
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+"""Control characters (but a tab): they cannot go in a part's headers."""
 CHUNK_BYTES = 1 << 20
 """How much of a file is read at a time (in a worker thread: the event loop never waits)."""
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -149,8 +153,10 @@ def _part_head(boundary: str, disposition: str, content_type: str | None = None)
 
 
 def _quoted(name: str) -> str:
-    """A file name inside a quoted-string, escaped as browsers do (RFC 7578 §4.2)."""
-    return name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+    """A file name inside a quoted-string: a backslash as a quoted-pair (servers undo it),
+    a quote as ``%22`` as browsers send it (RFC 7578 §4.2). (Control characters were
+    refused: `multipart_body`.)"""
+    return name.replace("\\", "\\\\").replace('"', "%22")
 
 
 def multipart_body(request_body: object, boundary: str) -> Multipart:
@@ -179,8 +185,13 @@ def multipart_body(request_body: object, boundary: str) -> Multipart:
             f"request_body.file.file_name must be a non-empty string, got {shown(file_name)}",
             field="request_body.file.file_name",
         )
+    if _CONTROL.search(file_name):
+        raise RequestValidationError(
+            f"request_body.file.file_name has a control character: {shown(file_name)}",
+            field="request_body.file.file_name",
+        )
     file_type = file.get("content_type") or DEFAULT_CONTENT_TYPE
-    if not isinstance(file_type, str) or any(ch in file_type for ch in "\r\n\x00"):
+    if not isinstance(file_type, str) or _CONTROL.search(file_type) or not file_type.isascii():
         raise RequestTypeError(
             f"request_body.file.content_type must be a media type such as "
             f"'application/jsonl', got {shown(file_type)}",

@@ -180,6 +180,7 @@ def every_error() -> list[errors.EmissaryError]:
             error = cls("it failed")
         if isinstance(error, errors.SDKError | errors.APIConnectionError):
             error.retries_taken, error.elapsed = 2, datetime.timedelta(seconds=1.5)
+            error.maybe_committed = True
         made.append(error)
     return made
 
@@ -194,6 +195,9 @@ def test_every_error_pickles_with_its_attributes(error: errors.EmissaryError) ->
 
 
 def test_every_model_pickles() -> None:
+    import msgspec
+
+    seen = {models.BatchSuccess, models.BatchFailure, models.BatchResult, models.RawResponse}
     completion = models.Completion(id="c", response="r")
     values: list[Any] = [
         completion,
@@ -210,6 +214,27 @@ def test_every_model_pickles() -> None:
             retries_taken=0,
             elapsed_s=0.1,
             parsed=completion,
+        ),
+    ]
+    for name in models.__all__:  # every Struct: results with their defaults, bodies filled
+        cls = getattr(models, name)
+        if isinstance(cls, type) and issubclass(cls, msgspec.Struct) and cls not in seen:
+            required = {f.name: f.type for f in msgspec.structs.fields(cls) if f.required}
+            if not required:
+                values.append(cls())
+    values += [
+        models.GetChatCompletionsFromDeploymentRequestBody(
+            messages=[models.Messages(role="user", content="hi")], temperature=0.1
+        ),
+        models.CreateTrainingJobRequestBody(
+            base_model="m", train_dataset_id="d", parameters={"a": 1}
+        ),
+        models.CreateDeploymentRequestBody(training_job_id="t", checkpoint=2),
+        models.TrainingJobDetail(
+            status="Queued", progress=3, train_dataset=models.DatasetSummary()
+        ),
+        models.GetEmbeddingsFromDeploymentResponseBody(
+            id="e", response=models.Response(cosine_score=0.5)
         ),
     ]
     for value in values:

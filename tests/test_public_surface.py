@@ -321,3 +321,37 @@ def test_the_sync_facade_has_every_public_member_of_the_async_core(
             assert not inspect.iscoroutinefunction(twin), name
         else:
             assert isinstance(twin, property) == isinstance(member, property), name
+
+
+def test_type_checkers_see_the_exact_result_of_plain_raw_and_sync_calls(tmp_path: Path) -> None:
+    from mypy import api
+
+    snippet = tmp_path / "user_code.py"
+    snippet.write_text(
+        "from emissary import AsyncEmissaryClient, EmissaryClient\n"
+        "client = EmissaryClient(api_key='k', server_url='http://127.0.0.1:1')\n"
+        "reveal_type(client.deployments.get(project_id='p', deployment_id='d'))\n"
+        "reveal_type(client.deployments.with_raw_response.get(project_id='p', deployment_id='d'))\n"
+        "reveal_type(client.training_jobs.list(project_id='p'))\n"
+        "reveal_type(client.projects.delete(project_id='p', missing_ok=True))\n"
+        "async def main(a: AsyncEmissaryClient) -> None:\n"
+        "    reveal_type(await a.deployments.get(project_id='p', deployment_id='d'))\n"
+        "    reveal_type(await a.datasets.with_raw_response.list(project_id='p'))\n"
+        "    await a.deployments.get(project_id='p', deployment_id='d', extra_body={})\n"
+    )
+    out, _, status = api.run(
+        ["--strict", "--cache-dir", str(tmp_path / "cache"), "--no-error-summary", str(snippet)]
+    )
+    revealed = [
+        line.split('Revealed type is "')[1][:-1] for line in out.splitlines() if "Revealed" in line
+    ]
+    assert revealed == [
+        "emissary.models._platform.DeploymentDetail",
+        "emissary.models._results.APIResponse[emissary.models._platform.DeploymentDetail]",
+        "list[emissary.models._platform.TrainingJobSummary]",
+        "None",
+        "emissary.models._platform.DeploymentDetail",
+        "emissary.models._results.APIResponse[list[emissary.models._platform.DatasetSummary]]",
+    ], out
+    errors = [line for line in out.splitlines() if ": error:" in line]
+    assert status == 1 and len(errors) == 1 and '"extra_body"' in errors[0], out

@@ -375,6 +375,8 @@ class AsyncEmissaryClient:
                     )
                     parsed = request.parse(response)
                 except (SDKError, APIConnectionError) as error:
+                    if request.method == "GET":
+                        error.maybe_committed = False  # a read changes nothing
                     if (reached or request.missing_ok) and request.gone(error):
                         parsed = None  # a delete that an earlier attempt (or no one) made
                     else:

@@ -1,9 +1,13 @@
-"""The generated SDK's per-operation request objects, kept so that code naming them still
-imports after migrating. emissary's methods take their fields as keywords
-(``client.deployments.get(project_id=..., deployment_id=...)``), not these objects."""
+"""The generated SDK's ``str`` enums and per-operation request objects, kept so that code
+naming them still imports (and compares) after migrating. emissary's statuses are open
+strings, which these enums compare equal to, and its methods take their fields as keywords
+(``client.deployments.get(project_id=..., deployment_id=...)``), not these objects.
+Loaded on first use: `emissary.models` imports this module only when one of its names is
+asked for."""
 
 from __future__ import annotations
 
+import enum
 from typing import Any, TypeAlias, TypedDict
 
 import msgspec
@@ -19,6 +23,81 @@ from ._platform import (
     CreateDeploymentRequestBody,
     CreateTrainingJobRequestBody,
 )
+
+
+class _Statuses(str, enum.Enum):
+    """Compares equal to its value, like the generated SDK's enums."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Status(_Statuses):
+    """A training job's status in a `TrainingJobSummary` (the generated SDK's enum)."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    TIMED_OUT = "TimedOut"
+    CANCELLED = "Cancelled"
+
+
+class TrainingJobDetailStatus(_Statuses):
+    """A training job's status in a `TrainingJobDetail` (the generated SDK's enum)."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    TIMED_OUT = "TimedOut"
+    CANCELLED = "Cancelled"
+
+
+class DeploymentSummaryStatus(_Statuses):
+    """A deployment's status in a `DeploymentSummary` (the generated SDK's enum)."""
+
+    PENDING = "Pending"
+    DEPLOYING = "Deploying"
+    DEPLOYED = "Deployed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    TIMED_OUT = "TimedOut"
+
+
+class DeploymentDetailStatus(_Statuses):
+    """A deployment's status in a `DeploymentDetail` (the generated SDK's enum)."""
+
+    PENDING = "Pending"
+    DEPLOYING = "Deploying"
+    DEPLOYED = "Deployed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    TIMED_OUT = "TimedOut"
+
+
+class ServerType(_Statuses):
+    """Where a deployment runs (the generated SDK's enum; plain strings work too)."""
+
+    SERVERLESS = "serverless"
+    ON_DEMAND = "on-demand"
+
+
+class Type(_Statuses):
+    """What a base model does (the generated SDK's enum)."""
+
+    COMPLETION = "completion"
+    CLASSIFICATION = "classification"
+    EMBEDDINGS = "embeddings"
+    CHAT = "chat"
+
+
+class Role(_Statuses):
+    """Who wrote a chat message (the generated SDK's enum; plain strings work too)."""
+
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
 
 
 class _Ids(msgspec.Struct, kw_only=True):

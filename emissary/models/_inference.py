@@ -7,11 +7,13 @@ are ignored). Each body may also be a plain dict, typed by its ``...TypedDict``.
 
 from __future__ import annotations
 
-import enum
 import sys
-from typing import Annotated, Literal, TypedDict
+from typing import TYPE_CHECKING, Annotated, Literal, TypedDict
 
 import msgspec
+
+if TYPE_CHECKING:
+    from ._compat import Role
 
 _FINITE = sys.float_info.max
 INT32_MAX = 2**31 - 1
@@ -97,14 +99,6 @@ class GetCompletionsFromDeploymentRequestBodyTypedDict(_PromptDict, _SamplingDic
 
 
 # --- chat ---------------------------------------------------------------------------------
-
-
-class Role(str, enum.Enum):
-    """Who wrote a chat message (the generated SDK's enum; plain strings work too)."""
-
-    SYSTEM = "system"
-    USER = "user"
-    ASSISTANT = "assistant"
 
 
 ChatRole = Literal["system", "user", "assistant"]

@@ -14,12 +14,14 @@ before anything is sent. Each may also be a plain dict, typed by its ``...TypedD
 
 from __future__ import annotations
 
-import enum
-from typing import IO, Annotated, Any, Literal, TypedDict
+from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
 import msgspec
 
 from ._inference import INT64_MAX, _Input, _Output
+
+if TYPE_CHECKING:
+    from ._compat import ServerType
 
 TrainingJobStatus = Literal["Pending", "Running", "Success", "Failed", "TimedOut", "Cancelled"]
 """A training job's statuses known today (``status`` may hold others: it is open)."""
@@ -32,73 +34,6 @@ ParameterValue = str | float | int
 ParameterTemplate = ParameterValue
 Parameters = ParameterValue
 HyperParameters = ParameterValue
-
-
-class _Statuses(str, enum.Enum):
-    """Compares equal to its value, like the generated SDK's enums."""
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-class Status(_Statuses):
-    """A training job's status in a `TrainingJobSummary` (the generated SDK's enum)."""
-
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCESS = "Success"
-    FAILED = "Failed"
-    TIMED_OUT = "TimedOut"
-    CANCELLED = "Cancelled"
-
-
-class TrainingJobDetailStatus(_Statuses):
-    """A training job's status in a `TrainingJobDetail` (the generated SDK's enum)."""
-
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCESS = "Success"
-    FAILED = "Failed"
-    TIMED_OUT = "TimedOut"
-    CANCELLED = "Cancelled"
-
-
-class DeploymentSummaryStatus(_Statuses):
-    """A deployment's status in a `DeploymentSummary` (the generated SDK's enum)."""
-
-    PENDING = "Pending"
-    DEPLOYING = "Deploying"
-    DEPLOYED = "Deployed"
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
-    TIMED_OUT = "TimedOut"
-
-
-class DeploymentDetailStatus(_Statuses):
-    """A deployment's status in a `DeploymentDetail` (the generated SDK's enum)."""
-
-    PENDING = "Pending"
-    DEPLOYING = "Deploying"
-    DEPLOYED = "Deployed"
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
-    TIMED_OUT = "TimedOut"
-
-
-class ServerType(_Statuses):
-    """Where a deployment runs (the generated SDK's enum; plain strings work too)."""
-
-    SERVERLESS = "serverless"
-    ON_DEMAND = "on-demand"
-
-
-class Type(_Statuses):
-    """What a base model does (the generated SDK's enum)."""
-
-    COMPLETION = "completion"
-    CLASSIFICATION = "classification"
-    EMBEDDINGS = "embeddings"
-    CHAT = "chat"
 
 
 # --- results ------------------------------------------------------------------------------
