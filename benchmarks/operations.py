@@ -1,21 +1,26 @@
 """Platform operations: client CPU per call of a GET and a big list against the floor.
 
-    python benchmarks/operations.py            # 5 rounds (about 2 min on 2 cores)
+    python benchmarks/operations.py            # 7 rounds (about 3 min on 2 cores)
     python benchmarks/operations.py --quick    # 1 round, fewer calls (about 15 s)
 
 nginx (Debian's, pinned to CPU 1) serves ``deployments.get`` (a `DeploymentDetail`),
 ``deployments.list`` (1,000 `DeploymentSummary`, 120 KB) and completions (as ``bench.py``).
 Each measurement is a fresh client process pinned to CPU 0 running one scenario: the floor
 (raw aiohttp + msgspec: a session, ``session.request``, the body encoded per call with
-``msgspec.json.encode``, a `msgspec.json.Decoder` of the same model type, one coroutine per
-call under a semaphore) or emissary's async client
-(``client.deployments.get(...)`` and so on), N calls after a warm-up, ``process_time``
-around them; every answer is checked. Rounds interleave the clients (floor, emissary, then
-emissary, floor); the ratio is to the floor of the same round, then the median. Targets
+``msgspec.json.encode``, a `msgspec.json.Decoder` of the same model type) or emissary's
+async client (``client.deployments.get(...)`` and so on), as many workers as calls in
+flight, each making its calls one after another (as ``clients.py`` does), N calls after a
+warm-up, ``process_time`` around them; every answer is checked. Rounds interleave the
+clients (floor, emissary, then emissary, floor); the ratio is to the floor of the same round, then the median. Targets
 (issue: "the whole platform"): every scenario ≤ 1.0 times the floor.
 
-Writes ``benchmarks/results/operations.json`` (``--quick``: ``operations-quick.json``) and
-prints a Markdown table.
+CPU time on this shared VM moves by ±10 % between runs, so ``--instructions`` counts
+instructions instead (as ``instructions.py`` does for completions): each client and scenario
+runs twice under ``valgrind --tool=callgrind`` with a fixed hash seed (N and 3N calls), and
+the difference over 2N calls is the cost of one call, start-up and imports cancelled out.
+
+Writes ``benchmarks/results/operations.json`` (``--quick``: ``operations-quick.json``;
+``--instructions``: ``operations-instructions.json``) and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -165,15 +170,13 @@ async def floor_calls(url: str, operation: str, calls: int, in_flight: int) -> d
         target, method = f"{base}/{DEPLOYMENT}/completions", "POST"
         headers = {**headers, "Content-Type": "application/json"}
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
-    semaphore = asyncio.Semaphore(in_flight)
 
     async def call() -> Any:
-        async with semaphore:
-            data = encode({"prompt": PROMPT}) if method == "POST" else None
-            async with session.request(method, target, data=data, headers=headers) as response:
-                content = await response.read()
-            assert response.status == 200
-            return decoder.decode(content)
+        data = encode({"prompt": PROMPT}) if method == "POST" else None
+        async with session.request(method, target, data=data, headers=headers) as response:
+            content = await response.read()
+        assert response.status == 200
+        return decoder.decode(content)
 
     try:
         return await timed(call, calls, in_flight)
@@ -187,37 +190,40 @@ async def emissary_calls(url: str, operation: str, calls: int, in_flight: int) -
 
     async with AsyncEmissaryClient(api_key="k", server_url=url) as client:
         deployments = client.deployments
-        semaphore = asyncio.Semaphore(in_flight)
 
         async def call() -> Any:
-            async with semaphore:
-                if operation == "get":
-                    return await deployments.get(project_id=PROJECT, deployment_id=DEPLOYMENT)
-                if operation == "list":
-                    return await deployments.list(project_id=PROJECT)
-                return await deployments.completions.create(
-                    project_id=PROJECT,
-                    deployment_id=DEPLOYMENT,
-                    request_body={"prompt": PROMPT},
-                )
+            if operation == "get":
+                return await deployments.get(project_id=PROJECT, deployment_id=DEPLOYMENT)
+            if operation == "list":
+                return await deployments.list(project_id=PROJECT)
+            return await deployments.completions.create(
+                project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": PROMPT}
+            )
 
         return await timed(call, calls, in_flight)
 
 
 async def timed(call: Any, calls: int, in_flight: int) -> dict[str, Any]:
-    """`calls` calls of `call`, `in_flight` at a time, after a warm-up; CPU and wall time,
-    and every result checked."""
+    """`calls` calls of `call` by `in_flight` workers, each making its share one after
+    another (as ``clients.py`` does), after a warm-up; CPU and wall time, and every result
+    checked."""
+
+    async def worker(count: int, results: list[Any]) -> None:
+        for _ in range(count):
+            results.append(await call())
 
     async def run(n: int) -> list[Any]:
-        if in_flight == 1:
-            return [await call() for _ in range(n)]
-        return list(await asyncio.gather(*(call() for _ in range(n))))
+        results: list[Any] = []
+        share, extra = divmod(n, in_flight)
+        await asyncio.gather(*(worker(share + (i < extra), results) for i in range(in_flight)))
+        return results
 
     check(await run(WARMUP))
     cpu, wall = time.process_time(), time.perf_counter()
     results = await run(calls)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     check(results)
+    assert len(results) == calls
     return {"cpu_us_per_call": cpu / calls * 1e6, "calls_per_s": calls / wall}
 
 
@@ -253,15 +259,72 @@ def measure(nginx: Nginx, client: str, scenario: str, calls: int) -> dict[str, A
     return result
 
 
+INSTRUCTION_CALLS = {"get": 300, "list": 40, "completion": 300}
+"""N for ``--instructions`` (the runs make N and 3N calls, plus the warm-up)."""
+
+
+def instructions(nginx: Nginx, client: str, scenario: str, calls: int) -> int:
+    """Instructions of one run of `client` in `scenario` under callgrind."""
+    import os
+    import re
+
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            [
+                "valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out",
+                sys.executable, __file__, "child", client, scenario, nginx.url, str(calls),
+            ],
+            capture_output=True, text=True, timeout=900, cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )  # fmt: skip
+    match = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or match is None:
+        raise SystemExit(f"{client} {scenario} under callgrind failed:\n{done.stderr[-3000:]}")
+    return int(match.group(1))
+
+
+def instruction_run() -> int:
+    """``--instructions``: instructions per call of each client in each scenario."""
+    nginx = Nginx()
+    summary: dict[str, Any] = {}
+    try:
+        for scenario, (operation, _) in SCENARIOS.items():
+            n = INSTRUCTION_CALLS[operation]
+            row = {}
+            for client in ("floor", "emissary"):
+                low, high = (instructions(nginx, client, scenario, k) for k in (n, 3 * n))
+                row[client] = (high - low) / (2 * n)
+            row["ratio"] = row["emissary"] / row["floor"]
+            summary[scenario] = row
+            print(f"{scenario}: {row}", file=sys.stderr)
+    finally:
+        nginx.stop()
+    RESULTS.mkdir(exist_ok=True)
+    report = {"python": platform.python_version(), "calls": INSTRUCTION_CALLS, "summary": summary}
+    (RESULTS / "operations-instructions.json").write_text(json.dumps(report, indent=1))
+    print("| scenario | floor instructions/call | emissary | ratio |")
+    print("|---|---|---|---|")
+    for scenario, row in summary.items():
+        print(
+            f"| {scenario} | {row['floor']:,.0f} | {row['emissary']:,.0f} | ×{row['ratio']:.3f} |"
+        )
+    return 0
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "child":
         child(sys.argv[2:])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="one round, fewer calls")
-    parser.add_argument("--rounds", type=int, help="rounds (5; quick 1)")
+    parser.add_argument("--rounds", type=int, help="rounds (7; quick 1)")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under callgrind"
+    )
     options = parser.parse_args()
-    rounds = options.rounds or (1 if options.quick else 5)
+    if options.instructions:
+        return instruction_run()
+    rounds = options.rounds or (1 if options.quick else 7)
     counts = QUICK_CALLS if options.quick else CALLS
     nginx = Nginx()
     measured: dict[str, list[dict[str, dict[str, Any]]]] = {s: [] for s in SCENARIOS}

@@ -8,8 +8,10 @@ attaches a stderr handler to that logger alone. No record ever holds the API key
 credentials, the prompt or the completion, and nothing is formatted when the level is off.
 
 Tracing: when ``opentelemetry-api`` is installed and the client's ``tracing`` is on, every
-logical call (all its attempts) is one span of kind CLIENT, named ``text_completion
-{deployment}``, with the GenAI semantic conventions' attributes. The span is current while
+logical call (all its attempts) is one span of kind CLIENT: an inference call is named by
+the GenAI semantic conventions (``text_completion {deployment}``, ``chat {deployment}``,
+...) and carries their attributes; any other is named by its operation
+(``deployments.get``), with ``emissary.operation`` and its ids. The span is current while
 the attempts run, so HTTP spans of aiohttp's own instrumentation nest under it. Prompt and
 completion text are recorded only when ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
 is ``true``. Without the package none of this is imported or run.
@@ -153,7 +155,9 @@ class Observer:
         ):
             return None
         attributes = request.span_attributes()
-        attributes["gen_ai.provider.name"] = "emissary"
+        gen_ai = request.operation.gen_ai is not None
+        if gen_ai:
+            attributes["gen_ai.provider.name"] = "emissary"
         attributes["server.address"] = url.host or ""
         if url.port is not None:
             attributes["server.port"] = url.port
@@ -164,12 +168,12 @@ class Observer:
         )
         if not span.is_recording():  # no SDK, or sampled out: nothing more to do
             return None
-        return span, self._context.attach(trace.set_span_in_context(span))
+        return span, self._context.attach(trace.set_span_in_context(span)), gen_ai
 
     def succeeded(self, handle: Any, response: Response, parsed: Any, retries: int) -> None:
         """Close the span of a call that returned."""
-        span, token = handle
-        response_id = getattr(parsed, "id", None)
+        span, token, gen_ai = handle
+        response_id = getattr(parsed, "id", None) if gen_ai else None
         if response_id is not None:
             span.set_attribute("gen_ai.response.id", response_id)
         request_id = response.headers.get(REQUEST_ID_HEADER)
@@ -177,7 +181,7 @@ class Observer:
             span.set_attribute("emissary.request_id", request_id)
         if retries:
             span.set_attribute("http.request.resend_count", retries)
-        if self._capture:
+        if self._capture and gen_ai:
             text = getattr(parsed, "response", None)
             if isinstance(text, str):
                 span.set_attribute("gen_ai.output.messages", _messages([("assistant", text)]))
@@ -185,7 +189,7 @@ class Observer:
 
     def failed(self, handle: Any, error: BaseException) -> None:
         """Close the span of a call that raised: status ERROR and ``error.type``."""
-        span, token = handle
+        span, token, _ = handle
         span.set_attribute("error.type", type(error).__name__)
         request_id = getattr(error, "request_id", None)
         if request_id is not None:

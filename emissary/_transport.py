@@ -274,13 +274,15 @@ class Transport:
         timeout_s: float,
         max_response_bytes: int,
         proxy: Proxy | None = None,
+        limited_by: str = "timeout_ms",
     ) -> Response:
         """Send one attempt of `method` with `body` to `url` (through `proxy`, if given),
         the whole attempt (connect to last body byte) bounded by `timeout_s` (> 0).
 
         A 2XX body is read up to `max_response_bytes`, any other up to `ERROR_BODY_LIMIT`,
         both counted after decoding; past that the connection is dropped and the result
-        marked truncated. A failure says whether the request may have reached the server
+        marked truncated. A timeout's message names what set the limit (`limited_by`). A
+        failure says whether the request may have reached the server
         (`maybe_committed`): not if the connection (or the proxy's tunnel) was never made,
         or an upload's body was not all sent.
         """
@@ -330,7 +332,7 @@ class Transport:
                 return Response(status, response.headers, data, url, not complete)
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
             failure = APITimeoutError(
-                f"{method} {_safe(url)} did not complete within {timeout_s:g} s (timeout_ms)"
+                f"{method} {_safe(url)} did not complete within {timeout_s:g} s ({limited_by})"
             )
             failure.maybe_committed = True
         except (aiohttp.ClientError, OSError, RuntimeError) as exc:
@@ -354,6 +356,7 @@ class Transport:
             timeout_s=timeout_s,
             max_response_bytes=max_response_bytes,
             proxy=proxy,
+            limited_by=limited_by,
         )
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:

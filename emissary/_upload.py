@@ -24,7 +24,7 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from typing import IO, Any
 
-from .errors import RequestTypeError, RequestValidationError
+from .errors import RequestTypeError, RequestValidationError, UploadSourceError
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 """Control characters (but a tab): they cannot go in a part's headers."""
@@ -197,7 +197,13 @@ def multipart_body(request_body: object, boundary: str) -> Multipart:
             f"'application/jsonl', got {shown(file_type)}",
             field="request_body.file.content_type",
         )
-    return Multipart(_source(file.get("content")), file_name, file_type, name, boundary)
+    source = _source(file.get("content"))
+    if source.size == 0:
+        raise UploadSourceError(
+            "request_body.file.content is empty: a dataset needs its data",
+            field="request_body.file.content",
+        )
+    return Multipart(source, file_name, file_type, name, boundary)
 
 
 def _source(content: object) -> Source:

@@ -15,6 +15,7 @@ recipes run for real in ``nox -s distributed``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -24,14 +25,25 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from emissary import EmissaryClient, errors
-from emissary.testing import Emulator
+from emissary.testing import (
+    DEFAULT_BASE_MODELS,
+    VIRTUAL_EPOCH,
+    DatasetScript,
+    DeploymentScript,
+    Emulator,
+    TrainingScript,
+    VirtualClock,
+    instant_retries,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -207,18 +219,72 @@ def test_the_readmes_tests_pass_under_pytest(tmp_path: Path) -> None:
     assert re.search(r"\b2 passed\b", proc.stdout), proc.stdout
 
 
+# --- The README's tour: base models to a deployed model, on virtual time ------------------
+
+
+def test_the_readmes_tour_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The script, configured from the environment, against an emulator whose training
+    takes 10 minutes: its ``time.sleep`` moves the emulator's virtual clock instead."""
+    import time
+
+    block = block_with(README, "client.base_models.list()")
+    assert not block.prelude
+    clock = VirtualClock()
+    (tmp_path / "train.jsonl").write_bytes(TRAIN)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "sleep", clock.advance)
+    with Emulator(clock=clock) as emu:
+        emu.scripts.dataset = DatasetScript(processing_s=20)
+        emu.scripts.training = TrainingScript(pending_s=30, running_s=600, checkpoints=4)
+        emu.scripts.deployment = DeploymentScript(pending_s=5, deploying_s=60)
+        monkeypatch.setenv("EMISSARY_SERVER_URL", emu.url)
+        monkeypatch.setenv("EMISSARY_CLIENT_API_KEY", emu.api_key)
+        block.run()
+        (project,) = [p for p in emu.projects if p != "demo-project"]
+        (upload,) = emu.uploads
+        assert (upload.filename, upload.size) == ("train.jsonl", len(TRAIN))
+        polled = [r for r in emu.requests if r.operation == "training_jobs.get"]
+        job = polled[0].path_params["training_job_id"]
+        assert len(emu.polls("datasets.get", upload.dataset_id)) == 5  # at 0, 5, ... 20 s
+        assert len(emu.polls("training_jobs.get", job)) == 11  # every 60 s until 630 s
+        (deployment,) = emu.projects[project]
+        assert len(emu.polls("deployments.get", deployment)) == 5  # every 15 s until 65 s
+    assert clock.now() - VIRTUAL_EPOCH == 20 + 660 + 75
+    models, reply = capsys.readouterr().out.splitlines()
+    assert models == str([model.name for model in DEFAULT_BASE_MODELS])
+    assert reply and len(reply.split()) == 16  # the emulator's default length
+
+
 # --- docs/testing.md ---------------------------------------------------------------------
 
 TESTING = ROOT / "docs" / "testing.md"
 
 
 @pytest.mark.parametrize(
-    "marker", ["emu.faults.drip(", "emu.faults.at_random(", "capacity=8", "trustme.CA()"]
+    "marker",
+    [
+        "emu.faults.drip(",
+        "emu.faults.at_random(",
+        "capacity=8",
+        "trustme.CA()",
+        "clock.sleeps == [30.0]",
+        "tiny-gpt",
+        "max_upload_bytes=1024",
+    ],
 )
 def test_the_testing_guides_examples_run(marker: str) -> None:
     block = block_with(TESTING, marker)
     assert not block.prelude
     block.run()  # each checks itself with assert
+
+
+def test_the_testing_guides_polling_test_passes() -> None:
+    block = block_with(TESTING, "def test_wait_deployed")
+    assert not block.prelude
+    test: Any = block.run()["test_wait_deployed"]
+    test()
 
 
 def test_the_emulator_from_a_shell() -> None:
@@ -417,3 +483,442 @@ def test_the_migration_guide_describes_the_old_sdk(monkeypatch: pytest.MonkeyPat
     server = old.EmissaryClient(api_key="k", client=http).sdk_configuration.get_server_details()
     http.close()
     assert f"`{server[0]}`" in doc
+
+
+# --- docs/platform.md: every example, against a platform with one of everything --------------
+
+PLATFORM = ROOT / "docs" / "platform.md"
+TRAIN = b'{"prompt": "Why?", "completion": "Because."}\n'
+
+
+@contextlib.contextmanager
+def a_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """An emulator on a virtual clock holding a project, a processed dataset, a training
+    job that succeeded and a deployment of its last checkpoint; a client of it; and a
+    ``train.jsonl`` in the working directory. The names the examples' preludes declare."""
+    clock = VirtualClock()
+    (tmp_path / "train.jsonl").write_bytes(TRAIN)
+    monkeypatch.chdir(tmp_path)
+    with (
+        Emulator(clock=clock) as emu,
+        EmissaryClient(api_key=emu.api_key, server_url=emu.url) as client,
+    ):
+        project = client.projects.create(request={"name": "docs"})
+        assert project.id is not None
+        file = {"file_name": "train.jsonl", "content": TRAIN}
+        dataset = client.datasets.create(project_id=project.id, request_body={"file": file})
+        assert dataset.id is not None
+        clock.advance(60)
+        job = client.training_jobs.create(
+            project_id=project.id,
+            request_body={"base_model": "Llama-3.2-1B-Instruct", "train_dataset_id": dataset.id},
+        )
+        assert job.id is not None
+        clock.advance(3600)
+        deployment = client.deployments.create(
+            project_id=project.id, request_body={"training_job_id": job.id, "checkpoint": 4}
+        )
+        assert deployment.id is not None
+        clock.advance(3600)
+        yield {
+            "emu": emu,
+            "client": client,
+            "project_id": project.id,
+            "dataset_id": dataset.id,
+            "training_job_id": job.id,
+            "deployment_id": deployment.id,
+        }
+
+
+def test_the_platform_reference_lists_the_25_operations() -> None:
+    from emissary._operations import OPERATIONS
+
+    rows = re.findall(r"^\| `([\w.]+)\(", PLATFORM.read_text(), re.M)
+    assert rows == [operation.name for operation in OPERATIONS]
+
+
+@pytest.mark.parametrize("block", blocks(PLATFORM), ids=lambda block: block.where)
+def test_the_platform_references_examples_run(
+    block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with a_platform(tmp_path, monkeypatch) as names:
+        emu = names.pop("emu")
+        block.run(**names)
+        assert all(request.operation is not None for request in emu.requests)
+
+
+def test_the_platform_reference_quotes_the_errors_as_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = PLATFORM.read_text()
+    with a_platform(tmp_path, monkeypatch) as names:
+        client, project_id = names["client"], names["project_id"]
+        body: Any = {"base_model": "m", "train_dataset_id": "d", "train_test_split": 0.2}
+        with pytest.raises(errors.RequestValidationError) as typo:
+            client.training_jobs.create(project_id=project_id, request_body=body)
+        quoted = str(typo.value).split(" Allowed fields")[0]
+        assert f"`{quoted}`" in " ".join(text.split())
+        with pytest.raises(errors.RequestTypeError) as option:
+            client.projects.get(project_id=project_id, idempotency_key="k")
+        assert f"`{option.value}`" in " ".join(text.split())
+
+
+def test_a_create_that_may_have_been_committed_is_found_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The example of docs/platform.md, when the create's answer is cut short after the
+    job was made: one job, found by its name."""
+    block = block_with(PLATFORM, "maybe_committed")
+    with a_platform(tmp_path, monkeypatch) as names:
+        emu = names.pop("emu")
+        emu.faults.truncate()  # the job is created, its answer cut short
+        block.run(**names)
+        client, project_id = names["client"], names["project_id"]
+        jobs = client.training_jobs.list(project_id=project_id)
+        (made,) = [job for job in jobs if job.name == "nightly-2026-01-01"]
+        creates = [r for r in emu.requests if r.operation == "training_jobs.create"]
+        assert creates[-1].fault == "truncate"  # sent once, not retried
+    assert capsys.readouterr().out == f"training job {made.id}\n"
+
+
+def test_the_migration_guide_maps_every_call_one_to_one() -> None:
+    """The table names every operation, on the generated SDK (with its ``_async`` twin)
+    and here (on both clients)."""
+    import emissary_client_sdk as old
+    import httpx
+
+    from emissary import AsyncEmissaryClient
+    from emissary._operations import OPERATIONS
+
+    rows = re.findall(r"^\| `s\.([\w.]+)\(.*?\| `client\.([\w.]+)\(", MIGRATING.read_text(), re.M)
+    assert [theirs for theirs, _ in rows] == [operation.name for operation in OPERATIONS]
+    assert all(theirs == ours for theirs, ours in rows)
+    http = httpx.Client()
+    try:
+        generated = old.EmissaryClient(api_key="k", server_url="http://127.0.0.1:9", client=http)
+        for name, _ in rows:
+            *path, method = name.split(".")
+            for client in (
+                generated,
+                EmissaryClient(api_key="k", server_url="http://127.0.0.1:9"),
+                AsyncEmissaryClient(api_key="k", server_url="http://127.0.0.1:9"),
+            ):
+                namespace: Any = client
+                for part in path:
+                    namespace = getattr(namespace, part)
+                assert callable(getattr(namespace, method)), (client, name)
+            namespace = generated
+            for part in path:
+                namespace = getattr(namespace, part)
+            assert callable(getattr(namespace, f"{method}_async")), name
+    finally:
+        http.close()
+
+
+class _Queued(BaseHTTPRequestHandler):
+    """Answers every GET with a training job (or deployment) in a status the spec does not
+    list."""
+
+    def do_GET(self) -> None:
+        body = b'{"id": "tr-1", "status": "Queued", "progress": 0}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+
+def test_the_migration_guide_describes_the_old_sdk_on_the_platform(tmp_path: Path) -> None:
+    """The platform rows' left column, checked against emissary-client-sdk 0.4.4."""
+    import contextlib
+    import io
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    import emissary_client_sdk as old
+    import httpx
+    import pydantic
+    from emissary_client_sdk import utils as old_utils
+
+    doc = MIGRATING.read_text()
+    with contextlib.ExitStack() as stack:
+
+        def sdk(url: str, **options: Any) -> Any:
+            http = stack.enter_context(httpx.Client())
+            return old.EmissaryClient(client=http, server_url=url, **options)
+
+        clock = VirtualClock()
+        emu = stack.enter_context(Emulator(clock=clock, max_upload_bytes=1000))
+        s = sdk(emu.url, api_key=emu.api_key)
+        project = s.projects.create(request={"name": "old"})
+        pid = project.id
+        # Lax types: "4" for a checkpoint, True as a training parameter.
+        with pytest.raises(old.models.APIErrorInvalidInput):
+            s.deployments.create(
+                project_id=pid, request_body={"training_job_id": "tr-x", "checkpoint": "4"}
+            )
+        assert b'"checkpoint":4' in emu.requests[-1].body
+        job = {"base_model": "Llama-3.2-1B", "train_dataset_id": "ds-x"}
+        with pytest.raises(old.models.APIErrorInvalidInput):
+            s.training_jobs.create(project_id=pid, request_body={**job, "parameters": {"a": True}})
+        assert b'"parameters":{"a":1.0}' in emu.requests[-1].body
+        assert "`True` as a training parameter as `1.0`" in doc
+        # Bad values: a pydantic.ValidationError for some, sent for others.
+        for bad in (
+            lambda: s.deployments.create(
+                project_id=pid,
+                request_body={"training_job_id": "t", "checkpoint": 1, "server_type": "big"},
+            ),
+            lambda: s.training_jobs.create(
+                project_id=pid, request_body={**job, "parameters": {"a": {"b": 1}}}
+            ),
+            lambda: s.deployments.chat.completions.create(
+                project_id="demo-project",
+                deployment_id="demo-deployment",
+                request_body={"messages": [{"role": "robot", "content": "Hi"}]},
+            ),
+        ):
+            with pytest.raises(pydantic.ValidationError):
+                bad()
+        with pytest.raises(old.models.APIErrorInvalidInput):
+            s.training_jobs.create(
+                project_id=pid, request_body={**job, "train_test_split_ratio": 1.5}
+            )
+        assert b'"train_test_split_ratio":1.5' in emu.requests[-1].body
+        with pytest.raises(old.models.APIErrorInvalidInput):
+            s.deployments.chat.completions.create(
+                project_id="demo-project",
+                deployment_id="demo-deployment",
+                request_body={"messages": [{"role": "user", "content": "Hi"}], "streaming": True},
+            )
+        assert b'"streaming":true' in emu.requests[-1].body
+        with pytest.raises(old.models.APIErrorNotFound):
+            s.base_models.get(base_model_name="org/model")
+        assert emu.requests[-1].raw_path == "/v1/models/org/model"
+        assert (old.ServerType.ON_DEMAND, old.Role.USER) == ("on-demand", "user")
+
+        # Creates retried after a 500, 502 or 504; a delete retried into a 404 fails.
+        retrying = sdk(
+            emu.url,
+            api_key=emu.api_key,
+            retry_config=old_utils.RetryConfig(
+                "backoff", old_utils.BackoffStrategy(1, 2, 1.1, 1000), False
+            ),
+        )
+        for status in (500, 502, 504):
+            emu.faults.fail(status=status)
+            sent = len(emu.requests)
+            retrying.projects.create(request={"name": "twice?"})
+            assert [r.method for r in emu.requests[sent:]] == ["POST", "POST"]
+        emu.faults.fail(status=500)
+        with pytest.raises(old.models.APIErrorNotFound):
+            retrying.projects.delete(project_id="proj-gone")
+
+        # Uploads.
+        upload = {"file_name": "train.csv", "content": io.BytesIO(b"a,b\n")}
+        with pytest.raises(pydantic.ValidationError):
+            s.datasets.create(project_id=pid, request_body={"file": upload})
+        path = tmp_path / "train.csv"
+        path.write_bytes(b"0123456789")
+        with open(path, "rb") as file:
+            file.read(4)
+            s.datasets.create(
+                project_id=pid, request_body={"file": {"file_name": "train.csv", "content": file}}
+            )
+            assert (file.tell(), file.closed) == (10, False)
+        assert (emu.uploads[-1].size, emu.uploads[-1].content_type) == (10, "text/csv")
+        assert "(`train.csv` is sent as `text/csv`)" in doc
+        with pytest.raises(old.models.APIErrorInvalidInput):
+            s.datasets.create(project_id=pid, request_body={"name": "no file"})
+        with pytest.raises(old.models.SDKError) as too_large:
+            s.datasets.create(
+                project_id=pid, request_body={"file": {"file_name": "big", "content": b"x" * 2000}}
+            )
+        assert too_large.value.status_code == 413
+
+        # Results are pydantic models; statuses and types are enums.
+        clock.advance(60)  # the datasets are processed
+        made = s.training_jobs.create(
+            project_id=pid,
+            request_body={
+                "base_model": "Llama-3.2-1B",
+                "train_dataset_id": emu.uploads[-1].dataset_id,
+            },
+        )
+        detail = s.training_jobs.get(project_id=pid, training_job_id=made.id)
+        assert isinstance(detail, pydantic.BaseModel) and detail.status.value == "Pending"
+        assert isinstance(s.training_jobs.list(project_id=pid)[0], pydantic.BaseModel)
+        assert isinstance(s.base_models.list()[0].type, old.models.Type)
+
+        # Errors: only the statuses each operation's spec lists are mapped.
+        stranger = sdk(emu.url, api_key="wrong")
+        for call in (
+            lambda: stranger.projects.get(project_id=pid),
+            lambda: stranger.projects.create(request={}),
+            lambda: stranger.projects.delete(project_id=pid),
+            lambda: stranger.training_jobs.cancel(project_id=pid, training_job_id="t"),
+        ):
+            with pytest.raises(old.models.SDKError) as unauthorized:
+                call()
+            assert unauthorized.value.status_code == 401
+        with pytest.raises(old.models.APIErrorUnauthorized) as listed:
+            stranger.projects.list()
+        assert not isinstance(listed.value, old.models.SDKError)
+        for call in (
+            lambda: s.datasets.list(project_id="nope"),
+            lambda: s.training_jobs.create(project_id="nope", request_body=job),
+        ):
+            with pytest.raises(old.models.SDKError) as not_found:
+                call()
+            assert not_found.value.status_code == 404
+        emu.faults.fail(status=400)
+        with pytest.raises(old.models.SDKError) as invalid:
+            s.projects.get(project_id=pid)
+        assert invalid.value.status_code == 400
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Queued)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        stack.callback(server.server_close)
+        stack.callback(server.shutdown)
+        queued = sdk(f"http://127.0.0.1:{server.server_port}", api_key="k")
+        with pytest.raises(pydantic.ValidationError):
+            queued.training_jobs.get(project_id="p", training_job_id="tr-1")
+        with pytest.raises(pydantic.ValidationError):
+            queued.deployments.get(project_id="p", deployment_id="dp-1")
+        with EmissaryClient(api_key="k", server_url=queued.sdk_configuration.server_url) as ours:
+            assert ours.training_jobs.get(project_id="p", training_job_id="tr-1").status == "Queued"
+
+
+def test_the_migration_guide_describes_this_sdk_on_the_platform(tmp_path: Path) -> None:
+    """The platform rows' right column."""
+    import io
+
+    from emissary import models
+
+    doc = MIGRATING.read_text()
+    clock = VirtualClock()
+    with (
+        Emulator(clock=clock, max_upload_bytes=1000) as emu,
+        EmissaryClient(api_key=emu.api_key, server_url=emu.url) as client,
+        EmissaryClient(api_key="wrong", server_url=emu.url) as stranger,
+    ):
+        project = client.projects.create(request={"name": "new"})
+        assert project.id is not None
+        pid = project.id
+        job: Any = {"base_model": "Llama-3.2-1B", "train_dataset_id": "ds-x"}
+        refused: list[tuple[type[Exception], Any]] = [
+            (
+                errors.RequestTypeError,
+                lambda: client.deployments.create(
+                    project_id=pid, request_body={"training_job_id": "t", "checkpoint": "4"}
+                ),
+            ),
+            (
+                errors.RequestTypeError,
+                lambda: client.training_jobs.create(
+                    project_id=pid, request_body={**job, "parameters": {"a": True}}
+                ),
+            ),
+            (
+                errors.RequestValidationError,
+                lambda: client.training_jobs.create(
+                    project_id=pid, request_body={**job, "train_test_split_ratio": 1.5}
+                ),
+            ),
+            (
+                errors.RequestValidationError,
+                lambda: client.deployments.chat.completions.create(
+                    project_id="demo-project",
+                    deployment_id="demo-deployment",
+                    request_body={
+                        "messages": [{"role": "user", "content": "Hi"}],
+                        "streaming": True,
+                    },
+                ),
+            ),
+            (
+                errors.RequestValidationError,
+                lambda: client.datasets.create(project_id=pid, request_body={"name": "no file"}),
+            ),
+        ]
+        sent = len(emu.requests)
+        for kind, call in refused:
+            with pytest.raises(kind) as caught:
+                call()
+            assert not caught.value.maybe_committed  # type: ignore[attr-defined]
+        assert "request_body.file is required" in str(caught.value)
+        assert len(emu.requests) == sent  # all before any I/O
+        with pytest.raises(errors.APIErrorNotFound):
+            client.base_models.get(base_model_name="org/model")
+        assert emu.requests[-1].raw_path == "/v1/models/org%2Fmodel"
+        assert "`/v1/models/org%2Fmodel`" in doc
+
+        # Creates are not retried after a 500; a delete retried into a 404 succeeded.
+        emu.faults.fail(status=500)
+        with pytest.raises(errors.SDKError) as ambiguous:
+            client.projects.create(request={"name": "once"})
+        assert ambiguous.value.maybe_committed and ambiguous.value.retries_taken == 0
+        emu.faults.fail(status=503)
+        with instant_retries(client):
+            client.projects.create(request={"name": "retried"})
+        assert [r.fault for r in emu.requests[-2:]] == ["fail", None]
+        emu.faults.fail(status=500)
+        with instant_retries(client):
+            assert client.projects.delete(project_id="proj-gone") is None
+        client.projects.delete(project_id="proj-gone", missing_ok=True)
+
+        # Uploads.
+        client.datasets.create(
+            project_id=pid,
+            request_body={"file": {"file_name": "train.csv", "content": io.BytesIO(b"a,b\n")}},
+        )
+        assert (emu.uploads[-1].size, emu.uploads[-1].content_type) == (
+            4,
+            "application/octet-stream",
+        )
+        path = tmp_path / "train.csv"
+        path.write_bytes(b"0123456789")
+        with open(path, "rb") as file:
+            file.read(4)
+            client.datasets.create(
+                project_id=pid, request_body={"file": {"file_name": "train.csv", "content": file}}
+            )
+            assert (file.tell(), file.closed) == (4, False)
+        assert emu.uploads[-1].size == 6
+        with pytest.raises(errors.PayloadTooLargeError) as too_large:
+            client.datasets.create(
+                project_id=pid, request_body={"file": {"file_name": "big", "content": b"x" * 2000}}
+            )
+        assert too_large.value.status_code == 413 and too_large.value.retries_taken == 0
+
+        # Statuses are strings; the enums compare equal.
+        clock.advance(60)
+        made = client.training_jobs.create(
+            project_id=pid,
+            request_body={
+                "base_model": "Llama-3.2-1B",
+                "train_dataset_id": emu.uploads[-1].dataset_id,
+            },
+        )
+        assert made.id is not None
+        detail = client.training_jobs.get(project_id=pid, training_job_id=made.id)
+        assert type(detail.status) is str
+        assert detail.status == models.TrainingJobDetailStatus.PENDING
+        with pytest.raises(AttributeError):
+            detail.status.value  # type: ignore[attr-defined]  # noqa: B018
+
+        # Errors: 400, 401 and 404 are mapped on every operation.
+        with pytest.raises(errors.APIErrorUnauthorized):
+            stranger.projects.get(project_id=pid)
+        with pytest.raises(errors.APIErrorUnauthorized):
+            stranger.training_jobs.cancel(project_id=pid, training_job_id="t")
+        with pytest.raises(errors.APIErrorNotFound):
+            client.datasets.list(project_id="nope")
+        with pytest.raises(errors.APIErrorNotFound):
+            client.training_jobs.create(project_id="nope", request_body=job)
+        emu.faults.fail(status=400)
+        with pytest.raises(errors.APIErrorInvalidInput):
+            client.projects.get(project_id=pid)

@@ -107,3 +107,21 @@ def test_debug_logger_must_be_a_logger_and_a_client_with_one_pickles() -> None:
         api_key="k", server_url="http://127.0.0.1:9", debug_logger=logging.getLogger("x.y")
     )
     assert repr(pickle.loads(pickle.dumps(client))) == repr(client)
+
+
+def test_the_package_names_every_model_as_the_generated_sdks_does() -> None:
+    # Its examples write ``emissary_client_sdk.ServerType.ON_DEMAND``: after
+    # ``import emissary as emissary_client_sdk`` that must still work.
+    import emissary_client_sdk.models
+
+    import emissary
+    from emissary import models
+
+    missing = {n for n in emissary_client_sdk.models.__all__ if not hasattr(emissary, n)}
+    assert missing == set(), sorted(missing)
+    missing = {n for n in emissary_client_sdk.models.__all__ if not hasattr(models, n)}
+    assert missing == set(), sorted(missing)
+    assert emissary.ServerType.ON_DEMAND == "on-demand"
+    assert emissary.DeploymentDetail is models.DeploymentDetail
+    with pytest.raises(AttributeError):
+        emissary.NoSuchModel  # noqa: B018

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _UNSET: Any = object()
+_BUDGET_LEFT = "what was left of the call's max_elapsed_time (retry_config.backoff)"
 _SECRET_OPTIONS = frozenset({"api_key", "server_url", "default_headers", "proxy"})
 
 
@@ -372,6 +373,7 @@ class AsyncEmissaryClient:
                         timeout_s=limit,
                         max_response_bytes=max_bytes,
                         proxy=proxy,
+                        limited_by="timeout_ms" if limit >= timeout_s else _BUDGET_LEFT,
                     )
                     parsed = request.parse(response)
                 except (SDKError, APIConnectionError) as error:
