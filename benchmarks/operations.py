@@ -11,8 +11,9 @@ Each measurement is a fresh client process pinned to CPU 0 running one scenario:
 async client (``client.deployments.get(...)`` and so on), as many workers as calls in
 flight, each making its calls one after another (as ``clients.py`` does), N calls after a
 warm-up, ``process_time`` around them; every answer is checked. Rounds interleave the
-clients (floor, emissary, then emissary, floor); the ratio is to the floor of the same round, then the median. Targets
-(issue: "the whole platform"): every scenario ≤ 1.0 times the floor.
+clients (floor, emissary, then emissary, floor); the ratio is to the floor of the same
+round, then the median. Targets (issue: "the whole platform"): every scenario ≤ 1.0 times
+the floor.
 
 CPU time on this shared VM moves by ±10 % between runs, so ``--instructions`` counts
 instructions instead (as ``instructions.py`` does for completions): each client and scenario
