@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import importlib
 import math
-import sys
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sized
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 from .errors import (
     APIConnectionError,
@@ -36,26 +34,9 @@ from .errors import (
 from .models import BatchFailure, BatchOutcome, BatchResult, BatchSuccess
 
 if TYPE_CHECKING:
-    from ._protocol import Request
+    from ._protocol import Request, RequestPath
     from ._retry import RetryRuntime
-    from .models import APIResponse
     from .utils import RetryConfig
-
-    class _Client(Protocol):
-        """What a batch needs of a client: its request path, and its retries' clock."""
-
-        _retry_runtime: RetryRuntime
-
-        async def _request(
-            self,
-            request: Request,
-            *,
-            retries: RetryConfig | None,
-            server_url: str | None,
-            timeout_ms: float | None,
-            raw: Literal[True],
-            pacer: Pacer | None = None,
-        ) -> APIResponse[Any]: ...
 
 
 T = TypeVar("T")
@@ -231,20 +212,16 @@ class Pacer:
                 self.in_flight += 1
 
 
-class _Bar:
-    """The ``progress=True`` bar: tqdm on stderr (imported on first use)."""
+class _RowsBar:
+    """The ``progress=True`` bar of a batch: rows done, and how many failed."""
 
     def __init__(self, total: int | None) -> None:
-        tqdm = importlib.import_module("tqdm").tqdm  # untyped, and only imported here
+        from ._bars import Bar
 
-        self.bar: Any = tqdm(total=total, unit="row", file=sys.stderr, dynamic_ncols=True)
-        self.failed = 0
+        self.bar = Bar(total, "row")
 
     def __call__(self, done: int, failed: int, total: int | None) -> None:
-        if failed != self.failed:
-            self.failed = failed
-            self.bar.set_postfix(failed=failed, refresh=False)
-        self.bar.update(done - self.bar.n)
+        self.bar.show(done, f"failed={failed}" if failed else None)
 
     def close(self) -> None:
         self.bar.close()
@@ -273,7 +250,7 @@ class Batch(Generic[T]):
 
     def __init__(
         self,
-        client: _Client,
+        client: RequestPath,
         describe: Callable[[Any], Request],
         items: Iterable[Any] | AsyncIterable[Any],
         *,
@@ -365,7 +342,7 @@ class _Rows(Generic[T]):
 
     def __init__(
         self,
-        client: _Client,
+        client: RequestPath,
         describe: Callable[[Any], Request],
         source: Iterator[Any] | AsyncIterator[Any],
         pacer: Pacer,
@@ -400,10 +377,10 @@ class _Rows(Generic[T]):
         self.input_error: Exception | None = None
         self.done = 0
         self.failed = 0
-        self.bar: _Bar | None = None
+        self.bar: _RowsBar | None = None
         self.progress: Callable[[int, int, int | None], None] | None = None
         if progress is True:
-            self.bar = _Bar(total)
+            self.bar = _RowsBar(total)
             self.progress = self.bar
         elif callable(progress):
             self.progress = progress

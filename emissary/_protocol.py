@@ -18,7 +18,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import msgspec
@@ -51,6 +51,11 @@ from .models import (
     APIErrorUnauthorizedData,
     RawResponse,
 )
+
+if TYPE_CHECKING:
+    from ._batch import Pacer
+    from ._retry import RetryRuntime
+    from .utils import RetryConfig
 
 T = TypeVar("T")
 
@@ -126,6 +131,11 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
     """The checked JSON body (a Struct), for the trace span's attributes."""
     missing_ok: bool = False
     """A DELETE whose resource is already gone (404) succeeds."""
+    stall_timeout_s: float | None = None
+    """An upload fails after this long without a byte sent (``datasets.upload``), instead
+    of after the attempt's time limit; None: the limit, as any call."""
+    on_progress: Any = None
+    """An upload's progress callable, given a `models.UploadProgress` per chunk sent."""
 
     @property
     def method(self) -> str:
@@ -201,6 +211,24 @@ _GEN_AI_SETTINGS = (
 )
 
 
+class RequestPath(Protocol):
+    """What resources, batches and waits need of a client: its one request path, and
+    the clock, sleep and randomness its retries use (`AsyncEmissaryClient` is one)."""
+
+    _retry_runtime: RetryRuntime
+
+    async def _request(
+        self,
+        request: Request,
+        *,
+        retries: RetryConfig | None,
+        server_url: str | None,
+        timeout_ms: float | None,
+        raw: bool = False,
+        pacer: Pacer | None = None,
+    ) -> Any: ...
+
+
 def parse(operation: Operation[T], response: Response) -> T:
     """Return the result a 2XX response carries, or raise the error the response means
     (with the response's ``X-Request-Id`` and ``Retry-After`` on it)."""
@@ -268,6 +296,8 @@ def build_request(
     options: Mapping[str, Any],
     *,
     missing_ok: bool = False,
+    stall_timeout_s: float | None = None,
+    on_progress: Any = None,
 ) -> Request:
     """Check a call's arguments and describe it; raises `RequestValidationError` (before
     any I/O) for anything that cannot be sent."""
@@ -303,6 +333,8 @@ def build_request(
         ids=ids,  # type: ignore[arg-type]  # checked by fill_path
         settings=settings,
         missing_ok=missing_ok,
+        stall_timeout_s=stall_timeout_s,
+        on_progress=on_progress,
     )
 
 

@@ -145,6 +145,7 @@ class Retrying:
         "config",
         "deadline",
         "logger",
+        "rolling",
         "runtime",
         "started",
         "timeout_s",
@@ -158,10 +159,15 @@ class Retrying:
         runtime: RetryRuntime,
         started: float,
         logger: logging.Logger = _logger,
+        *,
+        rolling: bool = False,
     ) -> None:
         self.config = config
         self.logger = logger
         """Where each retry is logged (INFO)."""
+        self.rolling = rolling
+        """The budget counts from each failure, not from the call's start (an upload's
+        attempts take as long as its file: only waits and answers are budgeted)."""
         self.timeout_s = timeout_s
         self.runtime = runtime
         self.started = started
@@ -184,6 +190,8 @@ class Retrying:
         effect; one whose body cannot be sent again (not `replayable`) is never retried."""
         config, runtime, number = self.config, self.runtime, self.attempts
         clock = runtime.clock
+        if self.rolling:
+            self.deadline = clock() + config.backoff.max_elapsed_time / 1000.0
         if (
             not config.enabled
             or not replayable

@@ -32,7 +32,7 @@ import ssl
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import yarl
@@ -40,7 +40,7 @@ import yarl
 from ._config import redact_url
 from ._network import Proxy, describe_certificate_error
 from ._protocol import Response
-from ._upload import Multipart, UploadChanged
+from ._upload import Multipart, UploadChanged, UploadWatch
 from .errors import (
     APIConnectionError,
     APIHostNotFoundError,
@@ -60,6 +60,8 @@ if TYPE_CHECKING:
     from aiohttp.tracing import Trace
 
 
+_NO_TOTAL = aiohttp.ClientTimeout(total=None, ceil_threshold=math.inf)
+"""An upload with a watchdog: no total limit (the watchdog bounds it)."""
 ERROR_BODY_LIMIT = 1 << 20
 """At most this much of an error response body is read (1 MiB); the rest is discarded."""
 DEFAULT_MAX_RESPONSE_BYTES = 16 << 20
@@ -275,16 +277,17 @@ class Transport:
         max_response_bytes: int,
         proxy: Proxy | None = None,
         limited_by: str = "timeout_ms",
+        watch: UploadWatch | None = None,
     ) -> Response:
         """Send one attempt of `method` with `body` to `url` (through `proxy`, if given),
         the whole attempt (connect to last body byte) bounded by `timeout_s` (> 0).
 
         A 2XX body is read up to `max_response_bytes`, any other up to `ERROR_BODY_LIMIT`,
         both counted after decoding; past that the connection is dropped and the result
-        marked truncated. A timeout's message names what set the limit (`limited_by`). A
-        failure says whether the request may have reached the server
-        (`maybe_committed`): not if the connection (or the proxy's tunnel) was never made,
-        or an upload's body was not all sent.
+        marked truncated. A timeout's message names what set the limit (`limited_by`). An
+        upload with a `watch` is timed by it instead (`_watched`). A failure says whether
+        the request may have reached the server (`maybe_committed`): not if the connection
+        (or the proxy's tunnel) was never made, or an upload's body was not all sent.
         """
         current = self._current
         # Is the cached session's loop the one running this coroutine? A loop runs on one
@@ -299,6 +302,8 @@ class Transport:
             session = await self._session_for_this_loop()
         else:
             session = current[3]
+        if watch is not None:  # an upload with a stall watchdog: its own timing
+            return await self._watched(method, url, headers, body, watch, max_response_bytes, proxy)
         upload = None if not isinstance(body, Multipart) else _UploadPayload(body)
         request = session.request(
             method,
@@ -359,6 +364,61 @@ class Transport:
             limited_by=limited_by,
         )
 
+    async def _watched(
+        self,
+        method: str,
+        url: yarl.URL,
+        headers: Mapping[str, str],
+        body: bytes | Multipart | None,
+        watch: UploadWatch,
+        max_response_bytes: int,
+        proxy: Proxy | None,
+    ) -> Response:
+        """`send` for an upload timed by its `watch`: no total limit, an anyio cancel scope
+        whose deadline each chunk sent pushes `stall_s` further, and `answer_s` for the
+        answer once the last byte is out. The scope's cancellation becomes a timeout."""
+        import anyio  # an upload with a watchdog: not on the path of other calls
+
+        assert isinstance(body, Multipart)
+        session = await self._session_for_this_loop()
+        failure: EmissaryError | None = None
+        with anyio.CancelScope(deadline=_now() + watch.stall_s) as scope:
+            upload = _UploadPayload(body, watch, scope)
+            try:
+                async with session.request(
+                    method,
+                    url,
+                    data=upload,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=_NO_TOTAL,
+                    proxy=None if proxy is None else proxy.url,
+                ) as response:
+                    status = response.status
+                    if status == 407 and proxy is not None:
+                        raise proxy_refused(proxy, status, response.reason)
+                    limit = max_response_bytes if 200 <= status < 300 else ERROR_BODY_LIMIT
+                    data, complete = await _read_at_most(response.content, limit)
+                    if not complete:
+                        response.close()
+                    return Response(status, response.headers, data, url, not complete)
+            except (aiohttp.ClientError, OSError, RuntimeError) as exc:
+                failure = transport_error(exc, url, method, closed=self._closed, proxy=proxy)
+        if scope.cancelled_caught:
+            what = (
+                f"sent no byte for {watch.stall_s:g} s (stall_timeout_ms)"
+                if not upload.sent_all
+                else f"got no answer within {watch.answer_s:g} s of its last byte (timeout_ms)"
+            )
+            failure = APITimeoutError(f"{method} {_safe(url)}: the upload {what}")
+            failure.maybe_committed = upload.sent_all
+        if upload.failure is not None:
+            failure = upload.failure
+        elif failure is not None and not upload.sent_all:
+            failure.maybe_committed = False
+        assert failure is not None
+        raise failure
+
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         """A new `aiohttp.ClientTimeout` for `seconds`, remembered in `_timeouts` (which
         `send` reads first: a call's limit is nearly always one seen before)."""
@@ -407,13 +467,19 @@ class _UploadPayload(aiohttp.payload.Payload):
     """A multipart body written from its `Multipart` description: the head, the file's
     bytes chunk by chunk, the tail (a fresh payload per attempt: aiohttp consumes one). It
     records whether all of it was written (a connection dropped before that cannot have
-    created anything) and why its source failed, if it did (the transport raises that)."""
+    created anything) and why its source failed, if it did (the transport raises that);
+    with a `watch`, each chunk pushes the attempt's stall deadline (`scope`) further and is
+    reported, and the last byte leaves the answer its own time."""
 
-    def __init__(self, body: Multipart) -> None:
+    def __init__(
+        self, body: Multipart, watch: UploadWatch | None = None, scope: Any = None
+    ) -> None:
         super().__init__(body, content_type=body.content_type)
         self._size = body.length
         self._autoclose = True  # it holds nothing to close: the caller's file stays open
         self.body = body
+        self.watch = watch
+        self.scope = scope
         self.sent_all = False
         self.failure: UploadSourceError | None = None
 
@@ -423,25 +489,41 @@ class _UploadPayload(aiohttp.payload.Payload):
 
     async def write(self, writer: AbstractStreamWriter) -> None:
         """Write the whole body."""
-        body = self.body
+        body, watch = self.body, self.watch
         await writer.write(body.head)
+        sent = 0
         try:
             async for chunk in body.source.chunks():
                 await writer.write(chunk)
+                if watch is not None:
+                    sent += len(chunk)
+                    self._progress(watch, sent)
         except UploadChanged as exc:
+            field = body.source.field
             self.failure = UploadSourceError(
-                f"request_body.file.content changed while it was sent: {exc}",
-                field="request_body.file.content",
+                f"{field} changed while it was sent: {exc}", field=field
             )
             raise
         await writer.write(body.tail)
         self.sent_all = True
+        if watch is not None and self.scope is not None:
+            self.scope.deadline = _now() + watch.answer_s
+
+    def _progress(self, watch: UploadWatch, sent: int) -> None:
+        if self.scope is not None:
+            self.scope.deadline = _now() + watch.stall_s
+        if watch.sent is not None:
+            watch.sent(sent)
 
     async def write_with_length(
         self, writer: AbstractStreamWriter, content_length: int | None
     ) -> None:
         """Write the whole body (its length is the one it said: `size`)."""
         await self.write(writer)
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def transport_error(

@@ -21,7 +21,15 @@ import contextlib
 import io
 import os
 import re
-from collections.abc import AsyncIterator, Mapping
+import stat
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from typing import IO, Any
 
 from .errors import RequestTypeError, RequestValidationError, UploadSourceError
@@ -45,6 +53,10 @@ class Source:
     """How many bytes (None: not knowable, and the body is sent chunked)."""
     replayable: bool
     """Whether the bytes can be sent again (a retry)."""
+    name: str | None = None
+    """The file's own name, if it has one (a path's, a file object's)."""
+    field: str = "file"
+    """The argument it came from, for errors (``request_body.file.content`` or ``file``)."""
 
     def chunks(self) -> AsyncIterator[bytes]:
         """The bytes, from the start (raises `UploadChanged` if they are not `size`)."""
@@ -74,6 +86,8 @@ class FileSource(Source):
 
     def __init__(self, file: IO[bytes]) -> None:
         self.file = file
+        named = getattr(file, "name", None)
+        self.name = os.path.basename(named) if isinstance(named, str) and named else None
         self.start: int | None = None
         self.size = None
         self.replayable = False
@@ -90,30 +104,198 @@ class FileSource(Source):
     async def chunks(self) -> AsyncIterator[bytes]:
         import anyio.to_thread  # only when a file is uploaded
 
-        file, size = self.file, self.size
+        file = self.file
         if self.start is not None:
             await anyio.to_thread.run_sync(file.seek, self.start)
-        sent = 0
-        while True:
-            wanted = CHUNK_BYTES if size is None else min(CHUNK_BYTES, size - sent)
-            chunk = await anyio.to_thread.run_sync(file.read, wanted or 1)
-            if not chunk:
-                break
-            if size is not None and sent + len(chunk) > size:
-                raise UploadChanged(f"the file grew while it was sent (past {size} bytes)")
-            sent += len(chunk)
-            yield bytes(chunk)
-            if size is not None and sent == size:
-                if await anyio.to_thread.run_sync(file.read, 1):  # not the end: it grew
-                    raise UploadChanged(f"the file grew while it was sent (past {size} bytes)")
-                break
-        if size is not None and sent != size:
-            raise UploadChanged(f"the file shrank while it was sent ({sent} of {size} bytes)")
+
+        async def read(size: int) -> bytes:
+            return await anyio.to_thread.run_sync(file.read, size)
+
+        async for chunk in _sized(read, self.size):
+            yield chunk
 
     def restore(self) -> None:
         if self.start is not None:
             with contextlib.suppress(OSError, ValueError):  # closed by the caller meanwhile
                 self.file.seek(self.start)
+
+
+class PathSource(Source):
+    """A file named by its path: checked when the call is made (it exists, is a file, is
+    not empty), opened anew for each attempt (anyio's async file, read in a worker thread)
+    and closed after it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.name = os.path.basename(self.path) or None
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            raise UploadSourceError(f"file: {self.path!r} does not exist", field="file") from None
+        except OSError as exc:
+            raise UploadSourceError(
+                f"file: {self.path!r} cannot be read ({exc.strerror})", field="file"
+            ) from None
+        if stat.S_ISDIR(info.st_mode):
+            raise UploadSourceError(f"file: {self.path!r} is a directory", field="file")
+        self.size = info.st_size if stat.S_ISREG(info.st_mode) else None  # a FIFO: unknown
+        self.replayable = stat.S_ISREG(info.st_mode)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        import anyio  # only when a file is uploaded
+
+        try:
+            file = await anyio.open_file(self.path, "rb")
+        except OSError as exc:
+            raise UploadChanged(f"{self.path!r} cannot be opened ({exc.strerror})") from None
+        async with file:
+            async for chunk in _sized(file.read, self.size):
+                yield chunk
+
+
+class StreamSource(Source):
+    """An iterable of bytes, or (the async client's) an async iterable: its size is not
+    known (the body is sent chunked) and it can be read once, so it is sent once, never
+    retried. A plain iterable is read in a worker thread (it may block, as a file does)."""
+
+    def __init__(self, stream: Iterable[Any] | AsyncIterable[Any]) -> None:
+        self.stream = stream
+        self.size = None
+        self.replayable = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        sent = 0
+        async for chunk in _asynchronous(self.stream):
+            if not isinstance(chunk, bytes | bytearray | memoryview):
+                raise UploadChanged(
+                    f"the stream gave {type(chunk).__name__}, not bytes (after {sent} bytes)"
+                )
+            if chunk:
+                sent += len(chunk)
+                yield bytes(chunk)
+        if not sent:
+            raise UploadChanged("the stream was empty")
+
+
+async def _asynchronous(stream: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """The items of an async iterable, or of a plain one read in a worker thread."""
+    if isinstance(stream, AsyncIterable):
+        async for item in stream:
+            yield item
+        return
+    import anyio.to_thread
+
+    items = iter(stream)
+    done = object()
+    while (item := await anyio.to_thread.run_sync(next, items, done)) is not done:
+        yield item
+
+
+async def _sized(read: Callable[[int], Awaitable[bytes]], size: int | None) -> AsyncIterator[bytes]:
+    """The bytes `read` gives, in chunks; exactly `size` of them when it is known (else
+    `UploadChanged`: the file changed while it was sent)."""
+    sent = 0
+    while True:
+        wanted = CHUNK_BYTES if size is None else min(CHUNK_BYTES, size - sent)
+        chunk = await read(wanted or 1)
+        if not chunk:
+            break
+        if size is not None and sent + len(chunk) > size:
+            raise UploadChanged(f"the file grew while it was sent (past {size} bytes)")
+        sent += len(chunk)
+        yield bytes(chunk)
+        if size is not None and sent == size:
+            if await read(1):  # not the end: it grew
+                raise UploadChanged(f"the file grew while it was sent (past {size} bytes)")
+            break
+    if size is not None and sent != size:
+        raise UploadChanged(f"the file shrank while it was sent ({sent} of {size} bytes)")
+
+
+UploadFile = (
+    str
+    | os.PathLike[str]
+    | bytes
+    | bytearray
+    | memoryview
+    | IO[bytes]
+    | Iterable[bytes]
+    | AsyncIterable[bytes]
+)
+"""What ``datasets.upload(file=...)`` takes (a `str` is always a path)."""
+
+
+def upload_source(file: object) -> Source:
+    """The `Source` of ``datasets.upload(file=...)``: a path (`str` or `os.PathLike`,
+    always a path), bytes, a binary file object, or an iterable (or async iterable) of
+    bytes; raises `RequestValidationError` for anything else, `UploadSourceError` for a
+    missing, empty or directory path, or an empty file."""
+    if isinstance(file, Source):  # checked already (fine_tune checks before it uploads)
+        return file
+    if isinstance(file, str | os.PathLike):
+        source: Source = PathSource(file)
+    elif isinstance(file, AsyncIterable) or (
+        isinstance(file, Iterable)
+        and not isinstance(file, bytes | bytearray | memoryview)
+        and not callable(getattr(file, "read", None))
+    ):
+        source = StreamSource(file)
+    else:
+        source = _source(file, "file")
+    if source.size == 0:
+        raise UploadSourceError("file is empty: a dataset needs its data", field="file")
+    return source
+
+
+def check_stall(stall_timeout_ms: object) -> float:
+    """``stall_timeout_ms``, checked, in seconds."""
+    from .errors import ConfigurationError
+
+    value = stall_timeout_ms
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e12:
+        raise ConfigurationError(
+            f"stall_timeout_ms must be a positive number of milliseconds, got {value!r}"
+        )
+    return float(value) / 1000.0
+
+
+def progress_of(progress: object, total: int | None) -> tuple[Any, Any]:
+    """An upload's ``progress=``: (the callable the request path reports to, and the bar
+    to close at the end, if it draws one)."""
+    from .errors import ConfigurationError
+
+    if progress is False or progress is None:
+        return None, None
+    if progress is True:
+        from ._bars import Bar
+
+        bar = Bar(total, "B", "upload")
+
+        def draw(update: Any) -> None:
+            bar.show(update.sent, f"attempt {update.attempt}" if update.attempt > 1 else None)
+
+        return draw, bar
+    if callable(progress):
+        return progress, None
+    raise ConfigurationError(
+        f"progress must be True, False or a callable, got {type(progress).__name__}"
+    )
+
+
+class UploadWatch:
+    """How one attempt of an upload is timed and followed: it fails once `stall_s` pass
+    with no byte sent (not after a total time: a big file may take hours), then gets
+    `answer_s` for the answer after its last byte; `sent` is told the bytes of the file
+    sent so far, after each chunk."""
+
+    __slots__ = ("answer_s", "sent", "stall_s")
+
+    def __init__(
+        self, stall_s: float, answer_s: float, sent: Callable[[int], None] | None = None
+    ) -> None:
+        self.stall_s = stall_s
+        self.answer_s = answer_s
+        self.sent = sent
 
 
 class Multipart:
@@ -197,7 +379,8 @@ def multipart_body(request_body: object, boundary: str) -> Multipart:
             f"'application/jsonl', got {shown(file_type)}",
             field="request_body.file.content_type",
         )
-    source = _source(file.get("content"))
+    content = file.get("content")
+    source = content if isinstance(content, Source) else _source(content)
     if source.size == 0:
         raise UploadSourceError(
             "request_body.file.content is empty: a dataset needs its data",
@@ -206,10 +389,15 @@ def multipart_body(request_body: object, boundary: str) -> Multipart:
     return Multipart(source, file_name, file_type, name, boundary)
 
 
-def _source(content: object) -> Source:
+def _source(content: object, field: str = "request_body.file.content") -> Source:
+    source = _bytes_or_file(content, field)
+    source.field = field
+    return source
+
+
+def _bytes_or_file(content: object, field: str) -> Source:
     from ._validation import shown
 
-    field = "request_body.file.content"
     if isinstance(content, bytes | bytearray | memoryview):
         return BytesSource(content)
     if isinstance(content, io.TextIOBase) or (

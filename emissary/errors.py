@@ -8,6 +8,12 @@
     ├── ClientClosedError (RuntimeError)     the client was closed
     ├── ClientNotPicklableError (TypeError)  a client whose settings cannot be pickled
     ├── BatchInputError                      a batch's input iterable raised (.results)
+    ├── WaitError                            a wait ended without success (.resource, .status,
+    │   │                                    .elapsed, .polls)
+    │   ├── TrainingJobError                 ... the training job Failed, TimedOut, Cancelled
+    │   ├── DeploymentError                  ... the deployment Failed, TimedOut, Cancelled
+    │   └── WaitTimeoutError (TimeoutError)  ... max_wait ran out (the work goes on)
+    ├── AmbiguousCreateError                 a create may have made one of several (.candidates)
     ├── APIConnectionError                   the request did not get a response
     │   ├── APITimeoutError                  ... in time (or the call's time budget ran out)
     │   ├── APITLSError                      ... because TLS failed (never retried)
@@ -66,17 +72,22 @@ __all__ = [
     "APIProxyError",
     "APITLSError",
     "APITimeoutError",
+    "AmbiguousCreateError",
     "BatchInputError",
     "ClientClosedError",
     "ClientNotPicklableError",
     "ConfigurationError",
+    "DeploymentError",
     "EmissaryError",
     "PayloadTooLargeError",
     "RequestTypeError",
     "RequestValidationError",
     "ResponseValidationError",
     "SDKError",
+    "TrainingJobError",
     "UploadSourceError",
+    "WaitError",
+    "WaitTimeoutError",
 ]
 
 
@@ -86,6 +97,9 @@ class EmissaryError(Exception):
     maybe_committed: bool = False
     """True when the call may have taken effect on the server although it failed (see the
     module docstring): look before you try again."""
+    run: Any = None
+    """Raised by ``fine_tune``: the `models.FineTuneRun` of the steps done before this one
+    failed (run it again with the same ``state=`` file to resume)."""
 
 
 class ConfigurationError(EmissaryError, ValueError):
@@ -140,6 +154,65 @@ class BatchInputError(EmissaryError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), (str(self),), {"results": self.results}))
+
+
+class WaitError(EmissaryError):
+    """A wait for a resource ended without success. Nothing is cancelled on the server.
+
+    Attributes:
+        resource: the last state of the resource seen (its detail model), or None if no
+            poll succeeded.
+        status: its last status (``is_uploaded`` of a dataset as "processing"), or None.
+        elapsed: how long the wait took.
+        polls: how many polls were answered.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource: Any = None,
+        status: str | None = None,
+        elapsed: datetime.timedelta | None = None,
+        polls: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.resource = resource
+        self.status = status
+        self.elapsed = elapsed
+        self.polls = polls
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {k: getattr(self, k) for k in ("resource", "status", "elapsed", "polls")}
+        return (_rebuild, (type(self), (str(self),), state))
+
+
+class TrainingJobError(WaitError):
+    """The training job ended ``Failed``, ``TimedOut`` or ``Cancelled`` (see `status`; the
+    spec gives no reason field: `resource` holds its last progress)."""
+
+
+class DeploymentError(WaitError):
+    """The deployment ended ``Failed``, ``TimedOut`` or ``Cancelled`` (see `status`)."""
+
+
+class WaitTimeoutError(WaitError, TimeoutError):
+    """``max_wait`` ran out before the resource was done; it goes on on the server (cancel
+    it, or wait again)."""
+
+
+class AmbiguousCreateError(EmissaryError):
+    """A create failed in a way that may have made the resource, and more than one
+    resource could be it: `candidates` holds them (the SDK will not pick one)."""
+
+    def __init__(self, message: str, candidates: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.candidates: list[Any] = [] if candidates is None else candidates
+        self.maybe_committed = True
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {"candidates": self.candidates, "maybe_committed": True}
+        return (_rebuild, (type(self), (str(self),), state))
 
 
 class _CallError(EmissaryError):

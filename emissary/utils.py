@@ -22,6 +22,7 @@ from .errors import ConfigurationError
 __all__ = [
     "DEFAULT_RETRY_CONFIG",
     "BackoffStrategy",
+    "PollPolicy",
     "CallOptions",
     "JSONPostOptions",
     "PostOptions",
@@ -201,3 +202,29 @@ class JSONPostOptions(PostOptions, total=False):
     against the schema; a value that cannot be encoded is a `RequestTypeError`)."""
 
     extra_body: Mapping[str, Any] | None
+
+
+class PollPolicy(msgspec.Struct, frozen=True):
+    """How a wait polls (``training_jobs.wait(poll=PollPolicy(...))``), in seconds.
+
+    Between `min_interval` and `max_interval`: backoff with jitter while nothing tells how
+    long the work will take, and, while a training job reports ``progress``, a schedule that
+    uses its estimate of the time left (falling back to short intervals once progress
+    reaches 100). A ``Retry-After`` on a poll's answer is a floor.
+    """
+
+    min_interval: float = 2.0
+    max_interval: float = 120.0
+
+    def __post_init__(self) -> None:
+        for name in ("min_interval", "max_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigurationError(
+                    f"PollPolicy.{name} must be a positive number of seconds, got {value!r}"
+                )
+        if self.max_interval < self.min_interval:
+            raise ConfigurationError(
+                "PollPolicy.max_interval must be >= min_interval, got "
+                f"{self.max_interval!r} < {self.min_interval!r}"
+            )

@@ -7,7 +7,7 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -17,7 +17,7 @@ from .._observe import Observer
 from .._protocol import ATTEMPT_HEADER, IDEMPOTENCY_HEADER, Request, URLs
 from .._retry import Retrying, RetryRuntime
 from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Transport
-from .._upload import Multipart
+from .._upload import Multipart, UploadFile, UploadWatch
 from ..errors import (
     APIConnectionError,
     ClientClosedError,
@@ -25,7 +25,7 @@ from ..errors import (
     ConfigurationError,
     SDKError,
 )
-from ..models import APIResponse
+from ..models import APIResponse, FineTuneEvent, FineTuneRun, UploadProgress
 from ..utils import RetryBudget, RetryConfig
 from .resources import (
     AsyncBaseModels,
@@ -37,6 +37,7 @@ from .resources import (
 
 if TYPE_CHECKING:
     from .._batch import Pacer
+    from .._fine_tune import CheckpointChoice
 
 T = TypeVar("T")
 
@@ -270,6 +271,65 @@ class AsyncEmissaryClient:
         clone._init(options, parent=self._parent or self)
         return clone
 
+    async def fine_tune(
+        self,
+        *,
+        base_model: str,
+        train: UploadFile | None = None,
+        test: UploadFile | None = None,
+        train_dataset_id: str | None = None,
+        test_dataset_id: str | None = None,
+        project_id: str | None = None,
+        project_name: str | None = None,
+        train_test_split_ratio: float | None = None,
+        parameters: dict[str, str | float | int] | None = None,
+        hf_model_link: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        deploy: bool = True,
+        checkpoint: CheckpointChoice = "last",
+        server_type: str | None = None,
+        state: str | os.PathLike[str] | None = None,
+        progress: bool = False,
+        on_event: Callable[[FineTuneEvent], object] | None = None,
+    ) -> FineTuneRun:
+        """From local data to a deployed model, in one call.
+
+        Checks first, before anything is made: the base model exists (and can be
+        deployed serverless, if ``server_type="serverless"``), and each local source can be
+        read. Then it creates the project (unless ``project_id`` is given; named
+        ``project_name``), uploads ``train`` (any `AsyncDatasets.upload` source: a path,
+        bytes, a file object, ...; or ``train_dataset_id=`` for data already uploaded: a
+        ``str`` given as ``train`` is always a path) and ``test`` if any, waits until
+        they are processed, trains (``train_test_split_ratio``, ``parameters``,
+        ``hf_model_link``, ``name``, ``description`` go to the training job) and waits,
+        picks a checkpoint (``"last"``, a number, or a callable given the checkpoints),
+        deploys it (unless ``deploy=False``; ``server_type``) and waits until it is
+        ``Deployed``.
+
+        ``state=PATH`` records the run in a JSON file after each step (and the name of
+        what each create makes, before it): running again with the same file resumes,
+        re-attaching to the job or deployment in progress; no step is made twice, nothing
+        is uploaded or trained twice. A step's error is raised as it is, with the run so
+        far as its ``.run``. ``on_event`` gets a `models.FineTuneEvent` as each step starts,
+        progresses and ends; ``progress=True`` draws the uploads' and waits' bars.
+
+        Returns:
+            A `models.FineTuneRun`: ``project``, ``train_dataset``, ``test_dataset``,
+            ``training_job``, ``checkpoint``, ``deployment``.
+        """
+        from .._fine_tune import fine_tune
+
+        return await fine_tune(
+            self, base_model=base_model, train=train, test=test,
+            train_dataset_id=train_dataset_id, test_dataset_id=test_dataset_id,
+            project_id=project_id, project_name=project_name,
+            train_test_split_ratio=train_test_split_ratio, parameters=parameters,
+            hf_model_link=hf_model_link, name=name, description=description, deploy=deploy,
+            checkpoint=checkpoint, server_type=server_type, state=state, progress=progress,
+            on_event=on_event,
+        )  # fmt: skip
+
     async def close(self) -> None:
         """Close the HTTP session; the client cannot send requests afterwards. (A client
         made by `with_options` only stops sending: the pool is its parent's.)"""
@@ -374,6 +434,9 @@ class AsyncEmissaryClient:
                         max_response_bytes=max_bytes,
                         proxy=proxy,
                         limited_by="timeout_ms" if limit >= timeout_s else _BUDGET_LEFT,
+                        watch=None
+                        if request.stall_timeout_s is None
+                        else _watch(request, number, limit),
                     )
                     parsed = request.parse(response)
                 except (SDKError, APIConnectionError) as error:
@@ -388,8 +451,11 @@ class AsyncEmissaryClient:
                             observer.attempt_failed(request, number, error, began)
                         if retrying is None:
                             retrying = Retrying(
-                                config, timeout_s, runtime, started, observer.logger
-                            )
+                                config, timeout_s, runtime, started, observer.logger,
+                                # an upload's attempts take as long as the file: its waits
+                                # and answers get the budget, counted from each failure
+                                rolling=request.stall_timeout_s is not None,
+                            )  # fmt: skip
                         # Wait, or raise the error that ends the call:
                         limit = await retrying.after(
                             error, idempotent=request.idempotent, replayable=request.replayable
@@ -461,6 +527,20 @@ def unsupported_argument(name: str) -> ConfigurationError:
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else f"; the arguments: {', '.join(known)}"
     return ConfigurationError(f"unexpected argument {name}={hint}")
+
+
+def _watch(request: Request, attempt: int, answer_s: float) -> UploadWatch:
+    """The watch of one attempt of an upload: its stall timeout, the time its answer has
+    after its last byte (the attempt's limit), and its progress reported as a
+    `models.UploadProgress` of this attempt."""
+    body, callback = request.body, request.on_progress
+    assert isinstance(body, Multipart) and request.stall_timeout_s is not None
+    total, name = body.source.size, body.file_name
+
+    def sent(count: int) -> None:
+        callback(UploadProgress(count, total, attempt, name))
+
+    return UploadWatch(request.stall_timeout_s, answer_s, None if callback is None else sent)
 
 
 class _Origins:

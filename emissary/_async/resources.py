@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from .. import _operations as ops
+from .. import _waiters as waiters
 from .._batch import Batch, Concurrency, Progress, collect
 from .._operations import Operation
 from .._protocol import Request, build_request, fill_path
+from .._upload import UploadFile, check_stall, progress_of
+from .._waiters import Duration
 from ..models import (
     APIResponse,
     BaseModelSummary,
@@ -55,31 +58,14 @@ from ..models import (
     TrainingJobCheckpoint,
     TrainingJobDetail,
     TrainingJobSummary,
+    UploadProgress,
 )
-from ..utils import CallOptions, JSONPostOptions, PostOptions, RetryConfig
+from ..utils import CallOptions, JSONPostOptions, PollPolicy, PostOptions, RetryConfig
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .._batch import Pacer
-    from .._retry import RetryRuntime
-
-    class _Client(Protocol):
-        """What resources need of a client: its request path (and, for batches, the
-        clock and sleep its retries use)."""
-
-        _retry_runtime: RetryRuntime
-
-        async def _request(
-            self,
-            request: Request,
-            *,
-            retries: RetryConfig | None,
-            server_url: str | None,
-            timeout_ms: float | None,
-            raw: bool = False,
-            pacer: Pacer | None = None,
-        ) -> Any: ...
+    from .._protocol import RequestPath
 
 
 P = ParamSpec("P")
@@ -100,7 +86,7 @@ class _Resource:
     """A namespace of operations over a client. On a raw view (``with_raw_response``) the
     same methods return the `models.APIResponse` instead of the result."""
 
-    def __init__(self, client: _Client, raw: bool = False) -> None:
+    def __init__(self, client: RequestPath, raw: bool = False) -> None:
         self._client = client
         self._raw = raw
 
@@ -110,11 +96,11 @@ class _Resource:
         ids: tuple[object, ...],
         body: object,
         options: Mapping[str, Any],
-        *,
-        missing_ok: bool = False,
+        **flags: Any,
     ) -> R:
-        """Build the call (checked before any I/O) and send it through the request path."""
-        request = build_request(operation, ids, body, options, missing_ok=missing_ok)
+        """Build the call (checked before any I/O) and send it through the request path
+        (`flags`: `build_request`'s own, ``missing_ok`` and an upload's)."""
+        request = build_request(operation, ids, body, options, **flags)
         get = options.get
         result = await self._client._request(
             request,
@@ -135,7 +121,7 @@ class AsyncBaseModels(_Resource):
     with_raw_response: AsyncBaseModelsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
 
-    def __init__(self, client: _Client) -> None:
+    def __init__(self, client: RequestPath) -> None:
         super().__init__(client)
         self.with_raw_response = AsyncBaseModelsWithRawResponse(client, raw=True)
 
@@ -168,7 +154,7 @@ class AsyncProjects(_Resource):
     with_raw_response: AsyncProjectsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
 
-    def __init__(self, client: _Client) -> None:
+    def __init__(self, client: RequestPath) -> None:
         super().__init__(client)
         self.with_raw_response = AsyncProjectsWithRawResponse(client, raw=True)
 
@@ -221,7 +207,7 @@ class AsyncDatasets(_Resource):
     with_raw_response: AsyncDatasetsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
 
-    def __init__(self, client: _Client) -> None:
+    def __init__(self, client: RequestPath) -> None:
         super().__init__(client)
         self.with_raw_response = AsyncDatasetsWithRawResponse(client, raw=True)
 
@@ -265,11 +251,62 @@ class AsyncDatasets(_Resource):
         ids = (project_id, dataset_id)
         return await self._call(ops.DELETE_DATASET, ids, None, options, missing_ok=missing_ok)
 
+    async def upload(
+        self,
+        *,
+        project_id: str,
+        file: UploadFile,
+        name: str | None = None,
+        filename: str | None = None,
+        content_type: str | None = None,
+        progress: bool | Callable[[UploadProgress], object] = False,
+        stall_timeout_ms: float = 60_000,
+        **options: Unpack[PostOptions],
+    ) -> DatasetSummary:
+        """Upload a dataset from a path (a `str` or `os.PathLike` is always a path), bytes,
+        a binary file object or an iterable of bytes, streamed in flat memory with a known
+        Content-Length where the size can be known.
+
+        A retry re-sends the same bytes (a path is opened again, a file object rewound to
+        where it was and left there); a source that can be read once only (a pipe, an
+        iterable) is sent once. A missing path, a directory, an empty source, or a file
+        whose size changes while it is sent: `UploadSourceError`. An attempt fails after
+        `stall_timeout_ms` with no byte sent (not after a total time); ``timeout_ms`` then
+        bounds the answer after the last byte. ``progress=True`` draws a bar on stderr; a
+        callable gets a `models.UploadProgress` (``sent`` of ``total`` bytes of the file, in
+        ``attempt``). ``filename``: the name sent (default: the path's or file's name, else
+        ``data``); ``content_type``: default ``application/octet-stream``."""
+        return await _upload(
+            self, project_id, file, name, filename, content_type, progress, stall_timeout_ms,
+            options,
+        )  # fmt: skip
+
+    async def wait(
+        self,
+        *,
+        project_id: str,
+        dataset_id: str,
+        max_wait: Duration | None = 1_800.0,
+        poll: PollPolicy | None = None,
+        on_progress: Callable[[DatasetDetail], object] | None = None,
+        progress: bool = False,
+        raise_on_failure: bool = True,
+        **options: Unpack[CallOptions],
+    ) -> DatasetDetail:
+        """Wait until a dataset has been processed (``is_uploaded``) and return it; see
+        `AsyncTrainingJobs.wait`."""
+        return await waiters.wait(
+            self._client, waiters.DATASET, (project_id, dataset_id), max_wait=max_wait,
+            poll=poll, on_progress=on_progress, progress=progress,
+            raise_on_failure=raise_on_failure, options=options,
+        )  # fmt: skip
+
 
 class AsyncDatasetsWithRawResponse(_Resource):
     """``client.datasets.with_raw_response``: each operation returns the HTTP response."""
 
     create = raw(AsyncDatasets.create)
+    upload = raw(AsyncDatasets.upload)
     list = raw(AsyncDatasets.list)
     get = raw(AsyncDatasets.get)
     delete = raw(AsyncDatasets.delete)
@@ -284,7 +321,7 @@ class AsyncTrainingJobs(_Resource):
     with_raw_response: AsyncTrainingJobsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
 
-    def __init__(self, client: _Client) -> None:
+    def __init__(self, client: RequestPath) -> None:
         super().__init__(client)
         self.with_raw_response = AsyncTrainingJobsWithRawResponse(client, raw=True)
 
@@ -341,6 +378,57 @@ class AsyncTrainingJobs(_Resource):
         ids = (project_id, training_job_id)
         return await self._call(ops.LIST_CHECKPOINTS, ids, None, options)
 
+    async def wait(
+        self,
+        *,
+        project_id: str,
+        training_job_id: str,
+        max_wait: Duration | None = 86_400.0,
+        poll: PollPolicy | None = None,
+        on_progress: Callable[[TrainingJobDetail], object] | None = None,
+        progress: bool = False,
+        raise_on_failure: bool = True,
+        **options: Unpack[CallOptions],
+    ) -> TrainingJobDetail:
+        """Wait until a training job ends and return it: ``Success``, or (with
+        ``raise_on_failure``, the default) `TrainingJobError` for ``Failed``, ``TimedOut``
+        or ``Cancelled`` (``.resource``, ``.status``, ``.elapsed``, ``.polls``).
+
+        ``max_wait`` (seconds, or a `datetime.timedelta`; None waits until it ends) runs
+        out with `WaitTimeoutError` (a `TimeoutError` too): the job goes on. Polls are cheap
+        and prompt (`utils.PollPolicy`: backoff between its bounds, and while the job
+        reports ``progress``, half its estimated time left); a poll that fails is retried
+        (up to 10 in a row), an unknown status is not an end, a 404 just after the job was
+        made is "not visible yet". ``on_progress(detail)`` is called when its status or
+        progress changes; ``progress=True`` draws a bar. Cancelling (or Ctrl-C) stops the
+        wait at once and never cancels the job."""
+        return await waiters.wait(
+            self._client, waiters.TRAINING_JOB, (project_id, training_job_id),
+            max_wait=max_wait, poll=poll, on_progress=on_progress, progress=progress,
+            raise_on_failure=raise_on_failure, options=options,
+        )  # fmt: skip
+
+    async def create_and_wait(
+        self,
+        *,
+        project_id: str,
+        request_body: CreateTrainingJobRequestBody | CreateTrainingJobRequestBodyTypedDict,
+        max_wait: Duration | None = 86_400.0,
+        poll: PollPolicy | None = None,
+        on_progress: Callable[[TrainingJobDetail], object] | None = None,
+        progress: bool = False,
+        raise_on_failure: bool = True,
+        **options: Unpack[JSONPostOptions],
+    ) -> TrainingJobDetail:
+        """`create`, then `wait`. A create that fails after it may have been made is never
+        made again: the job it made is found (by its ``name``: yours, or one the SDK gives
+        it) and waited for; several that could be it raise `AmbiguousCreateError`."""
+        return await waiters.create_and_wait(
+            self._client, ops.CREATE_TRAINING_JOB, ops.LIST_TRAINING_JOBS, waiters.TRAINING_JOB,
+            project_id, request_body, options, max_wait=max_wait, poll=poll,
+            on_progress=on_progress, progress=progress, raise_on_failure=raise_on_failure,
+        )  # fmt: skip
+
 
 class AsyncTrainingJobsWithRawResponse(_Resource):
     """``client.training_jobs.with_raw_response``: each operation returns the HTTP response."""
@@ -362,7 +450,7 @@ class AsyncCompletions(_Resource):
     with_raw_response: AsyncCompletionsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
 
-    def __init__(self, client: _Client) -> None:
+    def __init__(self, client: RequestPath) -> None:
         super().__init__(client)
         self.with_raw_response = AsyncCompletionsWithRawResponse(client, raw=True)
 
@@ -524,7 +612,7 @@ class AsyncChatCompletions(_Resource):
     with_raw_response: AsyncChatCompletionsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
 
-    def __init__(self, client: _Client) -> None:
+    def __init__(self, client: RequestPath) -> None:
         super().__init__(client)
         self.with_raw_response = AsyncChatCompletionsWithRawResponse(client, raw=True)
 
@@ -559,7 +647,7 @@ class AsyncChat(_Resource):
     completions: AsyncChatCompletions
     """``client.deployments.chat.completions.create(...)``."""
 
-    def __init__(self, client: _Client) -> None:
+    def __init__(self, client: RequestPath) -> None:
         super().__init__(client)
         self.completions = AsyncChatCompletions(client)
 
@@ -570,7 +658,7 @@ class AsyncEmbeddings(_Resource):
     with_raw_response: AsyncEmbeddingsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
 
-    def __init__(self, client: _Client) -> None:
+    def __init__(self, client: RequestPath) -> None:
         super().__init__(client)
         self.with_raw_response = AsyncEmbeddingsWithRawResponse(client, raw=True)
 
@@ -603,7 +691,7 @@ class AsyncClassification(_Resource):
     with_raw_response: AsyncClassificationWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
 
-    def __init__(self, client: _Client) -> None:
+    def __init__(self, client: RequestPath) -> None:
         super().__init__(client)
         self.with_raw_response = AsyncClassificationWithRawResponse(client, raw=True)
 
@@ -646,7 +734,7 @@ class AsyncDeployments(_Resource):
     with_raw_response: AsyncDeploymentsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
 
-    def __init__(self, client: _Client) -> None:
+    def __init__(self, client: RequestPath) -> None:
         super().__init__(client)
         self.completions = AsyncCompletions(client)
         self.chat = AsyncChat(client)
@@ -699,6 +787,46 @@ class AsyncDeployments(_Resource):
         ids = (project_id, deployment_id)
         return await self._call(ops.CANCEL_DEPLOYMENT, ids, None, options)
 
+    async def wait(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        max_wait: Duration | None = 3_600.0,
+        poll: PollPolicy | None = None,
+        on_progress: Callable[[DeploymentDetail], object] | None = None,
+        progress: bool = False,
+        raise_on_failure: bool = True,
+        **options: Unpack[CallOptions],
+    ) -> DeploymentDetail:
+        """Wait until a deployment is ``Deployed`` and return it (`DeploymentError` for
+        ``Failed``, ``TimedOut`` or ``Cancelled``); see `AsyncTrainingJobs.wait`."""
+        return await waiters.wait(
+            self._client, waiters.DEPLOYMENT, (project_id, deployment_id), max_wait=max_wait,
+            poll=poll, on_progress=on_progress, progress=progress,
+            raise_on_failure=raise_on_failure, options=options,
+        )  # fmt: skip
+
+    async def create_and_wait(
+        self,
+        *,
+        project_id: str,
+        request_body: CreateDeploymentRequestBody | CreateDeploymentRequestBodyTypedDict,
+        max_wait: Duration | None = 3_600.0,
+        poll: PollPolicy | None = None,
+        on_progress: Callable[[DeploymentDetail], object] | None = None,
+        progress: bool = False,
+        raise_on_failure: bool = True,
+        **options: Unpack[JSONPostOptions],
+    ) -> DeploymentDetail:
+        """`create`, then `wait`; an ambiguous create is adopted, never made twice (see
+        `AsyncTrainingJobs.create_and_wait`)."""
+        return await waiters.create_and_wait(
+            self._client, ops.CREATE_DEPLOYMENT, ops.LIST_DEPLOYMENTS, waiters.DEPLOYMENT,
+            project_id, request_body, options, max_wait=max_wait, poll=poll,
+            on_progress=on_progress, progress=progress, raise_on_failure=raise_on_failure,
+        )  # fmt: skip
+
 
 class AsyncDeploymentsWithRawResponse(_Resource):
     """``client.deployments.with_raw_response``: each operation returns the HTTP response."""
@@ -711,3 +839,39 @@ class AsyncDeploymentsWithRawResponse(_Resource):
 
 
 _NO_OPTIONS: Mapping[str, Any] = {}
+
+
+async def _upload(
+    resource: _Resource,
+    project_id: str,
+    file: object,
+    name: str | None,
+    filename: str | None,
+    content_type: str | None,
+    progress: object,
+    stall_timeout_ms: float,
+    options: Mapping[str, Any],
+) -> DatasetSummary:
+    """``datasets.upload``: its source checked (before any I/O), sent as ``datasets.create``
+    with a stall watchdog instead of a total limit, and its progress shown."""
+    from .._upload import upload_source
+
+    stall = check_stall(stall_timeout_ms)
+    source = upload_source(file)
+    body = {
+        "file": {
+            "file_name": filename or source.name or "data",
+            "content": source,
+            "content_type": content_type,
+        },
+        "name": name,
+    }
+    report, bar = progress_of(progress, source.size)
+    try:
+        return await resource._call(
+            ops.CREATE_DATASET, (project_id,), body, options,
+            stall_timeout_s=stall, on_progress=report,
+        )  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()

@@ -9,15 +9,20 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-from collections.abc import Mapping
-from typing import NoReturn
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, NoReturn
 
 from .._async.client import AsyncEmissaryClient
 from .._config import ApiKeySource
 from .._transport import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES
+from .._upload import UploadFile
+from ..models import FineTuneEvent, FineTuneRun
 from ..utils import RetryBudget, RetryConfig
 from .base import SyncClientBase
 from .resources import BaseModels, Datasets, Deployments, Projects, TrainingJobs
+
+if TYPE_CHECKING:
+    from .._fine_tune import CheckpointChoice
 
 
 class EmissaryClient(SyncClientBase):
@@ -120,3 +125,73 @@ class EmissaryClient(SyncClientBase):
         self.datasets = Datasets(self._async_client.datasets, self)
         self.training_jobs = TrainingJobs(self._async_client.training_jobs, self)
         self.deployments = Deployments(self._async_client.deployments, self)
+
+    def fine_tune(
+        self,
+        *,
+        base_model: str,
+        train: UploadFile | None = None,
+        test: UploadFile | None = None,
+        train_dataset_id: str | None = None,
+        test_dataset_id: str | None = None,
+        project_id: str | None = None,
+        project_name: str | None = None,
+        train_test_split_ratio: float | None = None,
+        parameters: dict[str, str | float | int] | None = None,
+        hf_model_link: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        deploy: bool = True,
+        checkpoint: CheckpointChoice = "last",
+        server_type: str | None = None,
+        state: str | os.PathLike[str] | None = None,
+        progress: bool = False,
+        on_event: Callable[[FineTuneEvent], object] | None = None,
+    ) -> FineTuneRun:
+        """From local data to a deployed model, in one call.
+
+        Checks first, before anything is made: the base model exists (and can be
+        deployed serverless, if ``server_type="serverless"``), and each local source can be
+        read. Then it creates the project (unless ``project_id`` is given; named
+        ``project_name``), uploads ``train`` (any `Datasets.upload` source: a path,
+        bytes, a file object, ...; or ``train_dataset_id=`` for data already uploaded: a
+        ``str`` given as ``train`` is always a path) and ``test`` if any, waits until
+        they are processed, trains (``train_test_split_ratio``, ``parameters``,
+        ``hf_model_link``, ``name``, ``description`` go to the training job) and waits,
+        picks a checkpoint (``"last"``, a number, or a callable given the checkpoints),
+        deploys it (unless ``deploy=False``; ``server_type``) and waits until it is
+        ``Deployed``.
+
+        ``state=PATH`` records the run in a JSON file after each step (and the name of
+        what each create makes, before it): running again with the same file resumes,
+        re-attaching to the job or deployment in progress; no step is made twice, nothing
+        is uploaded or trained twice. A step's error is raised as it is, with the run so
+        far as its ``.run``. ``on_event`` gets a `models.FineTuneEvent` as each step starts,
+        progresses and ends; ``progress=True`` draws the uploads' and waits' bars.
+
+        Returns:
+            A `models.FineTuneRun`: ``project``, ``train_dataset``, ``test_dataset``,
+            ``training_job``, ``checkpoint``, ``deployment``.
+        """
+        return self._runner.run(
+            self._async_client.fine_tune(
+                base_model=base_model,
+                train=train,
+                test=test,
+                train_dataset_id=train_dataset_id,
+                test_dataset_id=test_dataset_id,
+                project_id=project_id,
+                project_name=project_name,
+                train_test_split_ratio=train_test_split_ratio,
+                parameters=parameters,
+                hf_model_link=hf_model_link,
+                name=name,
+                description=description,
+                deploy=deploy,
+                checkpoint=checkpoint,
+                server_type=server_type,
+                state=state,
+                progress=progress,
+                on_event=on_event,
+            )
+        )

@@ -7,7 +7,7 @@ Generated from emissary/_async/resources.py by scripts/generate_sync.py: do not 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from .._async.resources import (
@@ -32,6 +32,8 @@ from .._async.resources import (
     AsyncTrainingJobsWithRawResponse,
 )
 from .._batch import Concurrency, Progress
+from .._upload import UploadFile
+from .._waiters import Duration
 from ..models import (
     APIResponse,
     BaseModelSummary,
@@ -65,8 +67,9 @@ from ..models import (
     TrainingJobCheckpoint,
     TrainingJobDetail,
     TrainingJobSummary,
+    UploadProgress,
 )
-from ..utils import CallOptions, JSONPostOptions, PostOptions, RetryConfig
+from ..utils import CallOptions, JSONPostOptions, PollPolicy, PostOptions, RetryConfig
 from .base import SyncClientBase
 
 if TYPE_CHECKING:
@@ -380,6 +383,73 @@ class Datasets:
             )
         )
 
+    def upload(
+        self,
+        *,
+        project_id: str,
+        file: UploadFile,
+        name: str | None = None,
+        filename: str | None = None,
+        content_type: str | None = None,
+        progress: bool | Callable[[UploadProgress], object] = False,
+        stall_timeout_ms: float = 60000,
+        **options: Unpack[PostOptions],
+    ) -> DatasetSummary:
+        """Upload a dataset from a path (a `str` or `os.PathLike` is always a path), bytes,
+        a binary file object or an iterable of bytes, streamed in flat memory with a known
+        Content-Length where the size can be known.
+
+        A retry re-sends the same bytes (a path is opened again, a file object rewound to
+        where it was and left there); a source that can be read once only (a pipe, an
+        iterable) is sent once. A missing path, a directory, an empty source, or a file
+        whose size changes while it is sent: `UploadSourceError`. An attempt fails after
+        `stall_timeout_ms` with no byte sent (not after a total time); ``timeout_ms`` then
+        bounds the answer after the last byte. ``progress=True`` draws a bar on stderr; a
+        callable gets a `models.UploadProgress` (``sent`` of ``total`` bytes of the file, in
+        ``attempt``). ``filename``: the name sent (default: the path's or file's name, else
+        ``data``); ``content_type``: default ``application/octet-stream``.
+        """
+        return self._runner.run(
+            self._inner.upload(
+                project_id=project_id,
+                file=file,
+                name=name,
+                filename=filename,
+                content_type=content_type,
+                progress=progress,
+                stall_timeout_ms=stall_timeout_ms,
+                **options,
+            )
+        )
+
+    def wait(
+        self,
+        *,
+        project_id: str,
+        dataset_id: str,
+        max_wait: Duration | None = 1800.0,
+        poll: PollPolicy | None = None,
+        on_progress: Callable[[DatasetDetail], object] | None = None,
+        progress: bool = False,
+        raise_on_failure: bool = True,
+        **options: Unpack[CallOptions],
+    ) -> DatasetDetail:
+        """Wait until a dataset has been processed (``is_uploaded``) and return it; see
+        `TrainingJobs.wait`.
+        """
+        return self._runner.run(
+            self._inner.wait(
+                project_id=project_id,
+                dataset_id=dataset_id,
+                max_wait=max_wait,
+                poll=poll,
+                on_progress=on_progress,
+                progress=progress,
+                raise_on_failure=raise_on_failure,
+                **options,
+            )
+        )
+
 
 class DatasetsWithRawResponse:
     """``client.datasets.with_raw_response``: each operation returns the HTTP response."""
@@ -408,6 +478,45 @@ class DatasetsWithRawResponse:
             self._inner.create(
                 project_id=project_id,
                 request_body=request_body,
+                **options,
+            )
+        )
+
+    def upload(
+        self,
+        *,
+        project_id: str,
+        file: UploadFile,
+        name: str | None = None,
+        filename: str | None = None,
+        content_type: str | None = None,
+        progress: bool | Callable[[UploadProgress], object] = False,
+        stall_timeout_ms: float = 60000,
+        **options: Unpack[PostOptions],
+    ) -> APIResponse[DatasetSummary]:
+        """Upload a dataset from a path (a `str` or `os.PathLike` is always a path), bytes,
+        a binary file object or an iterable of bytes, streamed in flat memory with a known
+        Content-Length where the size can be known.
+
+        A retry re-sends the same bytes (a path is opened again, a file object rewound to
+        where it was and left there); a source that can be read once only (a pipe, an
+        iterable) is sent once. A missing path, a directory, an empty source, or a file
+        whose size changes while it is sent: `UploadSourceError`. An attempt fails after
+        `stall_timeout_ms` with no byte sent (not after a total time); ``timeout_ms`` then
+        bounds the answer after the last byte. ``progress=True`` draws a bar on stderr; a
+        callable gets a `models.UploadProgress` (``sent`` of ``total`` bytes of the file, in
+        ``attempt``). ``filename``: the name sent (default: the path's or file's name, else
+        ``data``); ``content_type``: default ``application/octet-stream``.
+        """
+        return self._runner.run(
+            self._inner.upload(
+                project_id=project_id,
+                file=file,
+                name=name,
+                filename=filename,
+                content_type=content_type,
+                progress=progress,
+                stall_timeout_ms=stall_timeout_ms,
                 **options,
             )
         )
@@ -571,6 +680,73 @@ class TrainingJobs:
             self._inner.list_checkpoints(
                 project_id=project_id,
                 training_job_id=training_job_id,
+                **options,
+            )
+        )
+
+    def wait(
+        self,
+        *,
+        project_id: str,
+        training_job_id: str,
+        max_wait: Duration | None = 86400.0,
+        poll: PollPolicy | None = None,
+        on_progress: Callable[[TrainingJobDetail], object] | None = None,
+        progress: bool = False,
+        raise_on_failure: bool = True,
+        **options: Unpack[CallOptions],
+    ) -> TrainingJobDetail:
+        """Wait until a training job ends and return it: ``Success``, or (with
+        ``raise_on_failure``, the default) `TrainingJobError` for ``Failed``, ``TimedOut``
+        or ``Cancelled`` (``.resource``, ``.status``, ``.elapsed``, ``.polls``).
+
+        ``max_wait`` (seconds, or a `datetime.timedelta`; None waits until it ends) runs
+        out with `WaitTimeoutError` (a `TimeoutError` too): the job goes on. Polls are cheap
+        and prompt (`utils.PollPolicy`: backoff between its bounds, and while the job
+        reports ``progress``, half its estimated time left); a poll that fails is retried
+        (up to 10 in a row), an unknown status is not an end, a 404 just after the job was
+        made is "not visible yet". ``on_progress(detail)`` is called when its status or
+        progress changes; ``progress=True`` draws a bar. Cancelling (or Ctrl-C) stops the
+        wait at once and never cancels the job.
+        """
+        return self._runner.run(
+            self._inner.wait(
+                project_id=project_id,
+                training_job_id=training_job_id,
+                max_wait=max_wait,
+                poll=poll,
+                on_progress=on_progress,
+                progress=progress,
+                raise_on_failure=raise_on_failure,
+                **options,
+            )
+        )
+
+    def create_and_wait(
+        self,
+        *,
+        project_id: str,
+        request_body: CreateTrainingJobRequestBody | CreateTrainingJobRequestBodyTypedDict,
+        max_wait: Duration | None = 86400.0,
+        poll: PollPolicy | None = None,
+        on_progress: Callable[[TrainingJobDetail], object] | None = None,
+        progress: bool = False,
+        raise_on_failure: bool = True,
+        **options: Unpack[JSONPostOptions],
+    ) -> TrainingJobDetail:
+        """`create`, then `wait`. A create that fails after it may have been made is never
+        made again: the job it made is found (by its ``name``: yours, or one the SDK gives
+        it) and waited for; several that could be it raise `AmbiguousCreateError`.
+        """
+        return self._runner.run(
+            self._inner.create_and_wait(
+                project_id=project_id,
+                request_body=request_body,
+                max_wait=max_wait,
+                poll=poll,
+                on_progress=on_progress,
+                progress=progress,
+                raise_on_failure=raise_on_failure,
                 **options,
             )
         )
@@ -1204,6 +1380,62 @@ class Deployments:
             self._inner.cancel(
                 project_id=project_id,
                 deployment_id=deployment_id,
+                **options,
+            )
+        )
+
+    def wait(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        max_wait: Duration | None = 3600.0,
+        poll: PollPolicy | None = None,
+        on_progress: Callable[[DeploymentDetail], object] | None = None,
+        progress: bool = False,
+        raise_on_failure: bool = True,
+        **options: Unpack[CallOptions],
+    ) -> DeploymentDetail:
+        """Wait until a deployment is ``Deployed`` and return it (`DeploymentError` for
+        ``Failed``, ``TimedOut`` or ``Cancelled``); see `TrainingJobs.wait`.
+        """
+        return self._runner.run(
+            self._inner.wait(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                max_wait=max_wait,
+                poll=poll,
+                on_progress=on_progress,
+                progress=progress,
+                raise_on_failure=raise_on_failure,
+                **options,
+            )
+        )
+
+    def create_and_wait(
+        self,
+        *,
+        project_id: str,
+        request_body: CreateDeploymentRequestBody | CreateDeploymentRequestBodyTypedDict,
+        max_wait: Duration | None = 3600.0,
+        poll: PollPolicy | None = None,
+        on_progress: Callable[[DeploymentDetail], object] | None = None,
+        progress: bool = False,
+        raise_on_failure: bool = True,
+        **options: Unpack[JSONPostOptions],
+    ) -> DeploymentDetail:
+        """`create`, then `wait`; an ambiguous create is adopted, never made twice (see
+        `TrainingJobs.create_and_wait`).
+        """
+        return self._runner.run(
+            self._inner.create_and_wait(
+                project_id=project_id,
+                request_body=request_body,
+                max_wait=max_wait,
+                poll=poll,
+                on_progress=on_progress,
+                progress=progress,
+                raise_on_failure=raise_on_failure,
                 **options,
             )
         )

@@ -102,7 +102,10 @@ from ._results import (
     BatchOutcome,
     BatchResult,
     BatchSuccess,
+    FineTuneEvent,
+    FineTuneRun,
     RawResponse,
+    UploadProgress,
 )
 
 if TYPE_CHECKING:  # loaded on first use (see __getattr__)
@@ -324,6 +327,8 @@ __all__ = [
     "EmissaryError",
     "File",
     "FileTypedDict",
+    "FineTuneEvent",
+    "FineTuneRun",
     "GetChatCompletionsFromDeploymentRequest",
     "GetChatCompletionsFromDeploymentRequestBody",
     "GetChatCompletionsFromDeploymentRequestBodyTypedDict",
@@ -414,6 +419,7 @@ __all__ = [
     "TrainingLoss",
     "TrainingLossTypedDict",
     "Type",
+    "UploadProgress",
 ]
 
 

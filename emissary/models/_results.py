@@ -225,3 +225,42 @@ class BatchFailure(BatchResult[T], frozen=True, kw_only=True):
 BatchOutcome: TypeAlias = BatchSuccess[T] | BatchFailure[T]
 """What a batch yields for each row: ``if result.ok:`` tells the two apart (for type
 checkers too)."""
+
+
+class UploadProgress(msgspec.Struct, frozen=True):
+    """How far an upload is, for ``datasets.upload(progress=callable)``: `sent` of `total`
+    bytes of the file (not the multipart framing; `total` None when the size is not known)
+    in `attempt` (1, 2, ...: `sent` restarts at 0 when a retry sends it again)."""
+
+    sent: int
+    total: int | None
+    attempt: int
+    filename: str
+
+
+class FineTuneRun(msgspec.Struct, kw_only=True):
+    """What ``fine_tune`` made, step by step (None: not reached yet, or not asked for)."""
+
+    project: Any = None
+    """The project (`ProjectSummary` or `ProjectDetail`)."""
+    train_dataset: Any = None
+    """The training data, uploaded (`DatasetDetail`)."""
+    test_dataset: Any = None
+    """The test data, if any (`DatasetDetail`)."""
+    training_job: Any = None
+    """The finished training job (`TrainingJobDetail`)."""
+    checkpoint: Any = None
+    """The checkpoint deployed (`TrainingJobCheckpoint`)."""
+    deployment: Any = None
+    """The deployment, deployed (`DeploymentDetail`), unless ``deploy=False``."""
+
+
+class FineTuneEvent(msgspec.Struct, frozen=True):
+    """A step of ``fine_tune`` starting or done, for its ``on_event`` callable: `step`
+    (``"project"``, ``"upload"``, ``"training"``, ``"checkpoint"``, ``"deployment"``),
+    `state` (``"started"``, ``"resumed"``, ``"progress"`` or ``"done"``) and the
+    resource as it is now, if any."""
+
+    step: str
+    state: str
+    resource: Any = None

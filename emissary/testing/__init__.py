@@ -33,9 +33,14 @@ is silent (cancelling what ended, deleting what runs or a project that holds res
 the default ``"allow"`` goes ahead.
 
 Inject faults into the next requests with ``emu.faults`` (`FaultPlan`): ``fail``, ``drop``,
-``truncate``, ``delay``, ``hang``, ``drip``. Check what arrived in ``emu.requests`` (each
-`RecordedRequest` names its ``operation``), ``emu.uploads`` (`Upload`: each dataset
-file's name, type, size and SHA-256) and ``emu.polls("training_jobs.get", job_id)``.
+``truncate``, ``delay``, ``hang``, ``drip``, and ``commit_then_drop`` (the request is
+carried out, then its connection dropped: an ambiguous create), each for the next request
+or, with ``operation="training_jobs.create"``, the next of that operation; and into the
+next resources created: ``not_found_for(seconds)`` (404 to everything and left out of lists,
+for its first seconds) and ``unknown_status("Queued", for_s)``. Check what arrived in
+``emu.requests`` (each `RecordedRequest` names its ``operation`` and the fault it met),
+``emu.uploads`` (`Upload`: each dataset file's name, type, size and SHA-256) and
+``emu.polls("training_jobs.get", job_id)``.
 
 In async tests use ``async with Emulator() as emu:``, which serves on the running loop.
 From a shell: ``python -m emissary.testing --port 8000`` (see ``--help``).

@@ -8,6 +8,10 @@ body refers to (400: an unknown base model, a dataset of another project or not 
 yet, a training job that did not succeed, a checkpoint it did not save, serverless on a
 base model without it). Every state is computed from the clock at request time.
 
+Each create hands its new resource the lifecycle faults meant for it (`FaultPlan.created`):
+a resource hidden by ``not_found_for`` is looked up, listed and referred to as if it did not
+exist until it shows; ``unknown_status`` replaces its status for a while.
+
 Where the spec is silent the emulator follows `conflicts` (``emu.conflicts``):
 
 - ``"allow"`` (the default): cancelling a job or deployment that already ended is a no-op
@@ -30,6 +34,7 @@ from .._operations import Operation
 from ._answers import ApiError, invalid, not_found
 from ._catalog import catalog
 from ._clock import Clock
+from ._faults import FaultPlan
 from ._generator import (
     MAX_NEW_TOKENS_LIMIT,
     classify,
@@ -38,7 +43,17 @@ from ._generator import (
     generate_chat_completion,
     generate_completion,
 )
-from ._resources import Dataset, Deployment, Project, TrainingJob, new_id
+from ._resources import (
+    Dataset,
+    Deployment,
+    Project,
+    Resource,
+    Tracked,
+    TrainingJob,
+    lookup,
+    new_id,
+    visible_only,
+)
 from ._scripts import DEPLOYMENT_TERMINAL, READY, TRAINING_TERMINAL, Scripts
 from ._uploads import Upload
 
@@ -90,8 +105,11 @@ class Platform:
         base_models: Iterable[m.BaseModelSummary],
         conflicts: Conflicts,
         deployments: Mapping[str, Iterable[str]],
+        faults: FaultPlan | None = None,
     ) -> None:
         self.clock = clock
+        self.faults = FaultPlan() if faults is None else faults
+        """Where each new resource takes its lifecycle faults from (``emu.faults``)."""
         self.base_models = catalog(base_models)
         self.scripts = Scripts()
         self.conflicts = conflicts
@@ -123,6 +141,16 @@ class Platform:
             raise ApiError(501, f"the emulator does not serve {call.operation.name} yet")
         return await handler(self, call)
 
+    def _born(self, call: Call, resource: Resource, now: float) -> None:
+        """Give a resource `call` just created (at `now`) the lifecycle faults meant for
+        it: hidden for a while (``not_found_for``), another status for a while
+        (``unknown_status``)."""
+        for fault in self.faults.created(call.operation.name):
+            if fault.kind == "not_found_for":
+                resource.visible_from = now + fault.seconds
+            elif isinstance(resource, Tracked) and fault.value is not None:
+                resource.shown = (fault.value, now + fault.seconds)
+
     # --- base models ----------------------------------------------------------------------
 
     async def list_base_models(self, call: Call) -> object:
@@ -143,12 +171,14 @@ class Platform:
         """``projects.create``: a new, empty project (the body, and its name, optional)."""
         body = call.decode(m.CreateProjectRequestBody)
         project = Project(new_id("proj"), body.name)
+        self._born(call, project, self.clock.now())
         self.projects[project.id] = project
         return project.summary()
 
     async def list_projects(self, call: Call) -> object:
         """``projects.list``."""
-        return [project.summary() for project in self.projects.values()]
+        now = self.clock.now()
+        return [project.summary() for project in visible_only(self.projects.values(), now)]
 
     async def get_project(self, call: Call) -> object:
         """``projects.get``: the project with the summaries of what it holds."""
@@ -181,6 +211,7 @@ class Platform:
             now,
             self.scripts.dataset,
         )
+        self._born(call, dataset, now)
         project.datasets[dataset.id] = dataset
         self.uploads.append(upload)
         return dataset.summary(now)
@@ -188,7 +219,8 @@ class Platform:
     async def list_datasets(self, call: Call) -> object:
         """``datasets.list``."""
         now = self.clock.now()
-        return [dataset.summary(now) for dataset in self._project(call).datasets.values()]
+        datasets = self._project(call).datasets.values()
+        return [dataset.summary(now) for dataset in visible_only(datasets, now)]
 
     async def get_dataset(self, call: Call) -> object:
         """``datasets.get``."""
@@ -220,13 +252,15 @@ class Platform:
         job = TrainingJob(
             new_id("tr"), project.id, body, base_model, train, test, now, self.scripts.training
         )
+        self._born(call, job, now)
         project.training_jobs[job.id] = job
         return job.summary(now)
 
     async def list_training_jobs(self, call: Call) -> object:
         """``training_jobs.list``."""
         now = self.clock.now()
-        return [job.summary(now) for job in self._project(call).training_jobs.values()]
+        jobs = self._project(call).training_jobs.values()
+        return [job.summary(now) for job in visible_only(jobs, now)]
 
     async def get_training_job(self, call: Call) -> object:
         """``training_jobs.get``."""
@@ -264,12 +298,12 @@ class Platform:
         current deployment script."""
         project = self._project(call)
         body = call.decode(m.CreateDeploymentRequestBody)
-        job = project.training_jobs.get(body.training_job_id)
+        now = self.clock.now()
+        job = lookup(project.training_jobs, body.training_job_id, now)
         if job is None:
             raise invalid(
                 f"training job {body.training_job_id!r} not found in project {project.id!r}"
             )
-        now = self.clock.now()
         phase = job.phase(now)
         if phase.status != "Success":
             raise invalid(
@@ -296,13 +330,15 @@ class Platform:
             checkpoint=body.checkpoint,
             server_type=body.server_type,
         )
+        self._born(call, deployment, now)
         project.deployments[deployment.id] = deployment
         return deployment.summary(now)
 
     async def list_deployments(self, call: Call) -> object:
         """``deployments.list``."""
         now = self.clock.now()
-        return [d.summary(now) for d in self._project(call).deployments.values()]
+        deployments = self._project(call).deployments.values()
+        return [deployment.summary(now) for deployment in visible_only(deployments, now)]
 
     async def get_deployment(self, call: Call) -> object:
         """``deployments.get``."""
@@ -381,30 +417,32 @@ class Platform:
 
     # --- lookups --------------------------------------------------------------------------
 
+    # Each finds what the path names, if it can be seen now (else its 404).
+
     def _project(self, call: Call) -> Project:
         project_id = call.params["project_id"]
-        project = self.projects.get(project_id)
+        project = lookup(self.projects, project_id, self.clock.now())
         if project is None:
             raise not_found("project", project_id)
         return project
 
     def _dataset(self, call: Call) -> tuple[Project, Dataset]:
         project = self._project(call)
-        dataset = project.datasets.get(call.params["dataset_id"])
+        dataset = lookup(project.datasets, call.params["dataset_id"], self.clock.now())
         if dataset is None:
             raise not_found("dataset", call.params["dataset_id"], project.id)
         return project, dataset
 
     def _training_job(self, call: Call) -> tuple[Project, TrainingJob]:
         project = self._project(call)
-        job = project.training_jobs.get(call.params["training_job_id"])
+        job = lookup(project.training_jobs, call.params["training_job_id"], self.clock.now())
         if job is None:
             raise not_found("training_job", call.params["training_job_id"], project.id)
         return project, job
 
     def _deployment(self, call: Call) -> tuple[Project, Deployment]:
         project = self._project(call)
-        deployment = project.deployments.get(call.params["deployment_id"])
+        deployment = lookup(project.deployments, call.params["deployment_id"], self.clock.now())
         if deployment is None:
             raise not_found("deployment", call.params["deployment_id"], project.id)
         return project, deployment
@@ -429,8 +467,9 @@ class Platform:
 
 
 def _usable(project: Project, dataset_id: str, field: str, now: float) -> Dataset:
-    """The dataset a training job names, if it is the project's and processed (else 400)."""
-    dataset = project.datasets.get(dataset_id)
+    """The dataset a training job names, if it is the project's, can be seen and is
+    processed (else 400)."""
+    dataset = lookup(project.datasets, dataset_id, now)
     if dataset is None:
         raise invalid(f"{field}: dataset {dataset_id!r} not found in project {project.id!r}")
     if not dataset.is_uploaded(now):

@@ -4,13 +4,20 @@ A resource stores when it was created, the script it follows and when it was can
 its status, progress, checkpoints and ``updated_at`` are computed from those and the time
 of the request (`now`), never stored, so no timer runs and a virtual clock decides all.
 Timestamps on the wire are whole UNIX seconds.
+
+Lifecycle faults (`FaultPlan.not_found_for`, `FaultPlan.unknown_status`) are stored the
+same way: until when a resource is invisible (`Resource.visible_from`), and which status it
+reports until when (`Tracked.shown`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .. import models as m
 from ._scripts import DatasetScript, DeploymentScript, TrainingPhase, TrainingScript
@@ -37,8 +44,50 @@ def checkpoint_loss(number: int) -> float:
     return round(2.0 * 0.8**number, 4)
 
 
+@dataclass(eq=False, kw_only=True)
+class Resource:
+    """What every resource has: when it becomes visible (``not_found_for``)."""
+
+    visible_from: float = -math.inf
+    """Before this time it answers 404 and is left out of lists; by default, always
+    visible."""
+
+    def visible(self, now: float) -> bool:
+        """Whether it can be seen at `now`."""
+        return now >= self.visible_from
+
+
+@dataclass(eq=False, kw_only=True)
+class Tracked(Resource):
+    """A resource with a status (a training job, a deployment), which may report another
+    one for a while (``unknown_status``)."""
+
+    shown: tuple[str, float] | None = None
+    """(the status it reports instead of its script's, until when); None: its own."""
+
+    def reported(self, status: str, now: float) -> str:
+        """The status it reports at `now`, its script's being `status`."""
+        if self.shown is not None and now < self.shown[1]:
+            return self.shown[0]
+        return status
+
+
+R = TypeVar("R", bound=Resource)
+
+
+def visible_only(resources: Iterable[R], now: float) -> list[R]:
+    """Those of `resources` that can be seen at `now`, in order."""
+    return [resource for resource in resources if resource.visible(now)]
+
+
+def lookup(resources: Mapping[str, R], id: str, now: float) -> R | None:
+    """The resource `id` of `resources` if it can be seen at `now`, else None."""
+    resource = resources.get(id)
+    return resource if resource is not None and resource.visible(now) else None
+
+
 @dataclass(eq=False)
-class Dataset:
+class Dataset(Resource):
     """An uploaded dataset; processed (``is_uploaded``) once its script says so."""
 
     id: str
@@ -76,7 +125,7 @@ class Dataset:
 
 
 @dataclass(eq=False)
-class TrainingJob:
+class TrainingJob(Tracked):
     """A training job: the request it was made from and its script."""
 
     id: str
@@ -92,7 +141,9 @@ class TrainingJob:
     def phase(self, now: float) -> TrainingPhase:
         """Its status, progress and checkpoints at `now`."""
         cancelled = None if self.cancelled_at is None else self.cancelled_at - self.created_at
-        return self.script.at(now - self.created_at, cancelled)
+        phase = self.script.at(now - self.created_at, cancelled)
+        status = self.reported(phase.status, now)
+        return phase if status == phase.status else dataclasses.replace(phase, status=status)
 
     def summary(self, now: float) -> m.TrainingJobSummary:
         """Its `TrainingJobSummary` at `now`."""
@@ -152,7 +203,7 @@ class TrainingJob:
 
 
 @dataclass(eq=False)
-class Deployment:
+class Deployment(Tracked):
     """A deployment of a training job's checkpoint (or one of the emulator's pre-made
     ones, which have no training job)."""
 
@@ -197,11 +248,12 @@ class Deployment:
 
     def _state(self, now: float) -> tuple[str, float]:
         cancelled = None if self.cancelled_at is None else self.cancelled_at - self.created_at
-        return self.script.at(now - self.created_at, cancelled)
+        status, since = self.script.at(now - self.created_at, cancelled)
+        return self.reported(status, now), since
 
 
 @dataclass(eq=False)
-class Project:
+class Project(Resource):
     """A project and what it holds, each kind by id in creation order."""
 
     id: str
@@ -215,13 +267,13 @@ class Project:
         return m.ProjectSummary(id=self.id, name=self.name)
 
     def detail(self, now: float) -> m.ProjectDetail:
-        """Its `ProjectDetail` at `now`: the summaries of what it holds."""
+        """Its `ProjectDetail` at `now`: the summaries of what it holds (what can be seen)."""
         return m.ProjectDetail(
             id=self.id,
             name=self.name,
-            datasets=[dataset.summary(now) for dataset in self.datasets.values()],
-            training_jobs=[job.summary(now) for job in self.training_jobs.values()],
-            deployments=[deployment.summary(now) for deployment in self.deployments.values()],
+            datasets=[d.summary(now) for d in visible_only(self.datasets.values(), now)],
+            training_jobs=[j.summary(now) for j in visible_only(self.training_jobs.values(), now)],
+            deployments=[d.summary(now) for d in visible_only(self.deployments.values(), now)],
         )
 
     def holdings(self) -> str:

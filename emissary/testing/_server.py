@@ -62,7 +62,8 @@ class RecordedRequest(msgspec.Struct, frozen=True):
     peer: str
     """The client's address as ``host:port``: one value per connection (keep-alive shows)."""
     fault: str | None = None
-    """The injected fault this request met (see `FaultPlan`), if any."""
+    """The kind of injected fault this request met (``"drop"``, ``"commit_then_drop"``, ...:
+    see `FaultPlan`), if any."""
     request_id: str = ""
     """The ``X-Request-Id`` the emulator sent with its answer."""
     received_at: float = 0.0
@@ -128,7 +129,9 @@ class Emulator:
     **Records.** Every request is kept in `requests` (with its operation and the request
     id it was given; `polls` picks those of one operation and resource), every dataset
     file in `uploads` (name, type, size, SHA-256); every answer carries a unique
-    ``X-Request-Id``; `faults` injects failures into the next requests.
+    ``X-Request-Id``; `faults` injects failures into the next requests (for all, or for
+    one operation: ``commit_then_drop`` carries a create out and drops its answer) and
+    into the next resources created (``not_found_for``, ``unknown_status``).
 
     With `ssl_context` (a server context holding a certificate, e.g. from ``trustme``) it
     serves HTTPS, to test a private CA, mutual TLS or a proxy's CONNECT tunnel.
@@ -204,15 +207,17 @@ class Emulator:
         # When each inference request in progress (by request id) should be done, for
         # 429s' retry-after-ms: an entry lives exactly as long as its request.
         self._busy_until: dict[str, float] = {}
+        self.faults = FaultPlan()
+        """Faults to inject into the next requests (``emu.faults.fail(2, status=503)``)
+        and resources (``emu.faults.not_found_for(10)``): see `FaultPlan`."""
         self._platform = Platform(
             clock=self.clock,
             base_models=base_models,
             conflicts=conflicts,
             deployments=_parse_deployments(deployments),
+            faults=self.faults,
         )
         self.requests: list[RecordedRequest] = []
-        self.faults = FaultPlan()
-        """Faults to inject into the next requests: ``emu.faults.fail(2, status=503)``."""
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -387,7 +392,7 @@ class Emulator:
         metered = operation is not None and operation.kind == "inference"
         loop = asyncio.get_running_loop()
         over = metered and self.capacity is not None and self.in_flight >= self.capacity
-        fault = None if over else self.faults.next()
+        fault = None if over else self.faults.next(None if operation is None else operation.name)
         request_id = self._record(
             request, match, body, "over_capacity" if over else fault.kind if fault else None
         )
@@ -521,7 +526,9 @@ async def _inject(
         if fault.retry_after_ms is not None:
             response.headers["retry-after-ms"] = fault.retry_after_ms
         return response
-    if kind == "drop":
+    if kind == "commit_then_drop":
+        await answer()  # carried out (an upload read to its end), and the answer never sent
+    if kind in ("drop", "commit_then_drop"):
         _close(request)
         return web.Response()
     if kind == "hang":
