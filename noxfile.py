@@ -64,6 +64,7 @@ def examples(session: nox.Session) -> None:
     session.run("python", "examples/quickstart.py")
     session.run("python", "examples/async_service.py")
     session.run("python", "examples/see_and_steer.py")
+    session.run("python", "examples/fine_tune.py")
 
 
 @nox.session(python="3.11")

@@ -7,7 +7,9 @@ On a virtual clock shared by the emulator and the client (`emissary.testing.Virt
 so a 24-hour job takes a fraction of a second of real time and every figure is exact for
 its seed: a training job of 10 min, 1 h, 6 h and 24 h whose progress is not linear
 (pending first, with no progress; then an S-curve; then finalizing at 100 for the last
-5 %, at most 10 min, before ``Success``), waited for by:
+5 %, at most 10 min, before ``Success``), and a 24 h job whose progress is a straight
+line to its end (the emulator's default shape: no finalizing, and each whole percent
+lasts 14 minutes), waited for by:
 
 - ``emissary``: ``client.training_jobs.wait(...)`` with the default `PollPolicy`;
 - ``backoff 2..30 s``: plain exponential backoff from 2 s, x1.5, capped at 30 s (jittered,
@@ -40,16 +42,22 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 DURATIONS = {"10 min": 600.0, "1 h": 3_600.0, "6 h": 21_600.0, "24 h": 86_400.0}
+LINEAR = "24 h, linear"
+"""A job whose progress grows linearly to 100 and ends there (the emulator's default
+shape): whole percents last 14 minutes, and nothing finalizes."""
+JOBS = {**DURATIONS, LINEAR: 86_400.0}
 STRATEGIES = ["emissary", "backoff 2..30 s", "fixed 5 s", "fixed 120 s"]
 TARGET_DURATION = "6 h"
 LIMITS = {"lag_s": 15.0, "polls_share": 1 / 3}
 
 
-def script_for(duration: float) -> dict[str, Any]:
+def script_for(duration: float, linear: bool = False) -> dict[str, Any]:
     """The training script of a job of `duration` seconds: pending 2 % (at least 30 s),
     running the rest, its progress an S-curve that reaches 100 when 5 % (at most 10 min)
-    of the job is left: it finalizes at 100."""
+    of the job is left: it finalizes at 100 (`linear`: a straight line to the end)."""
     pending = max(30.0, 0.02 * duration)
+    if linear:
+        return {"pending_s": pending, "running_s": duration - pending}
     finalizing = min(600.0, 0.05 * duration)
     running = duration - pending
     growing = (running - finalizing) / running
@@ -61,15 +69,16 @@ def script_for(duration: float) -> dict[str, Any]:
     return {"pending_s": pending, "running_s": running, "progress": progress}
 
 
-async def one_wait(duration: float, strategy: str, seed: int) -> tuple[int, float]:
+async def one_wait(job: str, strategy: str, seed: int) -> tuple[int, float]:
     """(polls, detection lag in seconds) of one wait."""
     from emissary import AsyncEmissaryClient
     from emissary.testing import Emulator, TrainingScript, VirtualClock, instant_retries
 
+    duration = JOBS[job]
     clock = VirtualClock()
     rng = random.Random(seed)
     async with Emulator(clock=clock) as emu:
-        emu.scripts.training = TrainingScript(**script_for(duration), checkpoints=1)
+        emu.scripts.training = TrainingScript(**script_for(duration, job == LINEAR), checkpoints=1)
         async with AsyncEmissaryClient(api_key=emu.api_key, server_url=emu.url) as client:
             with instant_retries(client, clock=clock):
                 project = await client.projects.create()
@@ -120,10 +129,10 @@ STRATEGY: dict[str, Callable[..., Awaitable[None]]] = {
 
 def measure(starts: int) -> dict[str, dict[str, Any]]:
     table: dict[str, dict[str, Any]] = {}
-    for name, duration in DURATIONS.items():
+    for name in JOBS:
         table[name] = {}
         for strategy in STRATEGIES:
-            runs = [asyncio.run(one_wait(duration, strategy, seed)) for seed in range(starts)]
+            runs = [asyncio.run(one_wait(name, strategy, seed)) for seed in range(starts)]
             table[name][strategy] = {
                 "polls": statistics.mean(p for p, _ in runs),
                 "lag_s": statistics.mean(lag for _, lag in runs),

@@ -9,22 +9,27 @@ waited for, unless ``deploy=False``).
 
 With ``state=PATH``, a JSON file records the run after each step, written atomically (a
 temporary file, fsynced, renamed over it), and before each create the name the resource
-will have. Running again with the same file resumes: a step whose resource is recorded is
-not made again (its resource is re-attached, and waited for if it is still running), and a
-create that was interrupted is found by its recorded name and adopted. So a run killed at
-hour 5 of training re-attaches to the same job: nothing is uploaded or trained twice.
+will have (and which resources had that name already). Running again with the same file
+resumes: a step whose resource is recorded is not made again (its resource is re-attached,
+and waited for if it is still running), and a create that was interrupted is found by its
+recorded name and adopted. So a run killed at hour 5 of training re-attaches to the same
+job: nothing is uploaded or trained twice. The file also records the run's settings (the
+data's fingerprint among them: a path's size and modification time, bytes' SHA-256), and a
+run with other settings is refused rather than attached to what the first one made.
 
 Creates are made with `emissary._waiters.create_adopting`: after an ambiguous failure they
 adopt what they made, never make it twice. A step's error is raised as it is, with the run
-so far as its ``.run``; ``on_event`` gets a `models.FineTuneEvent` as each step starts and
-ends (and as a wait sees progress).
+so far as its ``.run`` (an error of a callable of the caller's, ``checkpoint=`` or
+``on_event=``, as an `EmissaryError` whose cause it is). ``on_event`` gets a
+`models.FineTuneEvent` as each step starts (``"started"``: it makes something new;
+``"resumed"``: it re-attaches to what the state file recorded), as a wait sees progress,
+and as it ends (``"done"``, every step).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -83,13 +88,15 @@ class _State:
             os.fsync(file.fileno())
         os.replace(temporary, self.path)
 
-    def name(self, step: str, given: str | None) -> str:
-        """The name `step`'s resource gets (the caller's, or one made once and recorded)."""
-        key = f"{step}_name"
-        name = given or self.get(key) or f"{waiters.NAME_PREFIX}{uuid.uuid4().hex[:16]}"
-        if self.get(key) != name:
-            self.set(**{key: name})
-        return name
+    def interrupted(self, step: str) -> tuple[str, list[str]] | None:
+        """The name (and the ids that had it before) of `step`'s create, if one was begun
+        and its resource not recorded: the create was interrupted."""
+        name = self.get(f"{step}_name")
+        return None if name is None else (name, self.get(f"{step}_before") or [])
+
+    def began(self, step: str) -> Callable[[str, list[str]], None]:
+        """What `create_adopting` tells before `step`'s create: recorded."""
+        return lambda name, before: self.set(**{f"{step}_name": name, f"{step}_before": before})
 
 
 def _difference(saved: object, settings: dict[str, Any]) -> str:
@@ -122,41 +129,31 @@ async def fine_tune(
     on_event: Callable[[FineTuneEvent], object] | None,
 ) -> FineTuneRun:
     """See `AsyncEmissaryClient.fine_tune` and the module docstring."""
-    from ._upload import upload_source
-
-    if (train is None) == (train_dataset_id is None):
-        raise RequestValidationError(
-            "fine_tune needs the training data: train= (a path, bytes, a file object, ...) "
-            "or train_dataset_id= (a dataset already uploaded), not both",
-            field="train",
-        )
-    if test is not None and test_dataset_id is not None:
-        raise RequestValidationError(
-            "give test= or test_dataset_id=, not both", field="test_dataset_id"
-        )
-    if not (checkpoint == "last" or callable(checkpoint) or _is_number(checkpoint)):
-        raise RequestValidationError(
-            f"checkpoint must be 'last', a checkpoint's number or a callable, got {checkpoint!r}",
-            field="checkpoint",
-        )
-    sources = {
-        "train": None if train is None else upload_source(train),
-        "test": None if test is None else upload_source(test),
-    }
-    settings = {
-        "base_model": base_model,
-        "project_id": project_id,
-        "train_dataset_id": train_dataset_id,
-        "test_dataset_id": test_dataset_id,
-        "deploy": deploy,
-        "server_type": server_type,
-        "sizes": {k: getattr(v, "size", None) for k, v in sources.items()},
-    }
-    record = _State(state, settings)
     run = FineTuneRun()
-    tell = on_event or (lambda event: None)
     step = "check"
     try:
+        sources = _check(train, test, train_dataset_id, test_dataset_id, checkpoint)
+        record = _State(
+            state,
+            {
+                "base_model": base_model,
+                "train": _fingerprint(train, sources["train"]),
+                "test": _fingerprint(test, sources["test"]),
+                "train_dataset_id": train_dataset_id,
+                "test_dataset_id": test_dataset_id,
+                "project_id": project_id,
+                "project_name": project_name,
+                "train_test_split_ratio": train_test_split_ratio,
+                "parameters": parameters,
+                "hf_model_link": hf_model_link,
+                "name": name,
+                "description": description,
+                "deploy": deploy,
+                "checkpoint": "a callable" if callable(checkpoint) else checkpoint,
+                "server_type": server_type,
+            },
+        )
+        tell = on_event or (lambda event: None)
         model = await client.base_models.get(base_model_name=base_model)
         if server_type == "serverless" and model.support_serverless is False:
             raise RequestValidationError(
@@ -196,8 +193,57 @@ async def fine_tune(
         error.run = run
         raise
     except Exception as error:  # a callable of the caller's (checkpoint=, on_event=) failed
-        raise EmissaryError(f"fine_tune's {step} step failed: {error!r}") from error
+        failure = EmissaryError(f"fine_tune's {step} step failed: {error!r}")
+        failure.run = run
+        raise failure from error
     return run
+
+
+def _check(
+    train: object,
+    test: object,
+    train_dataset_id: str | None,
+    test_dataset_id: str | None,
+    checkpoint: object,
+) -> dict[str, Any]:
+    """The arguments' checks (before any I/O); the upload sources of `train` and `test`."""
+    from ._upload import upload_source
+
+    if (train is None) == (train_dataset_id is None):
+        raise RequestValidationError(
+            "fine_tune needs the training data: train= (a path, bytes, a file object, ...) "
+            "or train_dataset_id= (a dataset already uploaded), not both",
+            field="train",
+        )
+    if test is not None and test_dataset_id is not None:
+        raise RequestValidationError(
+            "give test= or test_dataset_id=, not both", field="test_dataset_id"
+        )
+    if not (checkpoint == "last" or callable(checkpoint) or _is_number(checkpoint)):
+        raise RequestValidationError(
+            f"checkpoint must be 'last', a checkpoint's number or a callable, got {checkpoint!r}",
+            field="checkpoint",
+        )
+    return {
+        "train": None if train is None else upload_source(train),
+        "test": None if test is None else upload_source(test),
+    }
+
+
+def _fingerprint(given: object, source: object) -> object:
+    """What the state file records of the data, to tell other data on a resume: a path's
+    size and modification time (as ``make`` does: a file is not read twice), bytes' SHA-256,
+    a file object's size; nothing of a stream."""
+    if source is None:
+        return None
+    if isinstance(given, bytes | bytearray | memoryview):
+        import hashlib
+
+        return {"sha256": hashlib.sha256(given).hexdigest()}
+    if isinstance(given, str | os.PathLike):
+        info = os.stat(given)
+        return {"path": os.fspath(given), "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    return {"size": getattr(source, "size", None)}
 
 
 def _is_number(value: object) -> bool:
@@ -214,18 +260,25 @@ async def _project(
     project_name: str | None,
     tell: Tell,
 ) -> Any:
-    known = project_id or record.get("project_id")
-    if known is not None:
-        project = await client.projects.get(project_id=known)
-        tell(FineTuneEvent("project", "resumed" if project_id is None else "done", project))
+    if project_id is not None:  # the caller's: it exists, or this is an error now
+        project = await client.projects.get(project_id=project_id)
+        tell(FineTuneEvent("project", "done", project))
         return project
-    tell(FineTuneEvent("project", "started"))
-    body = {"name": record.name("project", project_name)}
-    found = await waiters.create_adopting(
-        client, ops.CREATE_PROJECT, ops.LIST_PROJECTS, "project", (), body, {}
-    )
-    record.set(project_id=found)
-    project = await client.projects.get(project_id=found)
+    found = record.get("project_id")
+    if found is None:
+        tell(FineTuneEvent("project", "started"))
+        found = await waiters.create_adopting(
+            client, ops.CREATE_PROJECT, ops.LIST_PROJECTS, "project", (),
+            {"name": project_name}, {}, begin=record.began("project"),
+            resume=record.interrupted("project"),
+        )  # fmt: skip
+        record.set(project_id=found)
+    else:
+        tell(FineTuneEvent("project", "resumed"))
+    project = await waiters.wait(  # made just now (or before a crash): maybe not visible yet
+        client, waiters.PROJECT, (found,), max_wait=None, poll=None, on_progress=None,
+        progress=False, raise_on_failure=True, options={},
+    )  # fmt: skip
     tell(FineTuneEvent("project", "done", project))
     return project
 
@@ -245,7 +298,6 @@ async def _dataset(
     known = given_id or record.get(key)
     if known is None:
         tell(FineTuneEvent("upload", "started"))
-        dataset_name = record.name(f"{which}_dataset", None if name is None else f"{name}-{which}")
 
         async def send(body: object) -> Any:
             assert isinstance(body, dict)
@@ -253,12 +305,14 @@ async def _dataset(
                 project_id=project_id, file=source, name=body["name"], progress=progress
             )
 
+        step = f"{which}_dataset"
         known = await waiters.create_adopting(
             client, ops.CREATE_DATASET, ops.LIST_DATASETS, "dataset", (project_id,),
-            {"name": dataset_name}, {}, send=send,
+            {"name": None if name is None else f"{name}-{which}"}, {}, send=send,
+            begin=record.began(step), resume=record.interrupted(step),
         )  # fmt: skip
         record.set(**{key: known})
-    else:
+    elif given_id is None:
         tell(FineTuneEvent("upload", "resumed"))
     dataset = await client.datasets.wait(
         project_id=project_id,
@@ -292,14 +346,15 @@ async def _training(
             "train_dataset_id": run.train_dataset.id,
             "test_dataset_id": None if run.test_dataset is None else run.test_dataset.id,
             "train_test_split_ratio": split,
-            "name": record.name("training_job", name),
+            "name": name,
             "description": description,
             "parameters": parameters,
             "hf_model_link": hf_model_link,
         }
         known = await waiters.create_adopting(
             client, ops.CREATE_TRAINING_JOB, ops.LIST_TRAINING_JOBS, "training job",
-            (project_id,), body, {},
+            (project_id,), body, {}, begin=record.began("training_job"),
+            resume=record.interrupted("training_job"),
         )  # fmt: skip
         record.set(training_job_id=known)
     else:
@@ -380,12 +435,12 @@ async def _deployment(
             "training_job_id": run.training_job.id,
             "checkpoint": run.checkpoint.checkpoint,
             "server_type": server_type,
-            "name": record.name("deployment", name),
+            "name": name,
             "description": description,
         }
         known = await waiters.create_adopting(
             client, ops.CREATE_DEPLOYMENT, ops.LIST_DEPLOYMENTS, "deployment", (project_id,),
-            body, {},
+            body, {}, begin=record.began("deployment"), resume=record.interrupted("deployment"),
         )  # fmt: skip
         record.set(deployment_id=known)
     else:

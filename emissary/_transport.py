@@ -32,15 +32,16 @@ import ssl
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 import yarl
 
 from ._config import redact_url
 from ._network import Proxy, describe_certificate_error
+from ._payload import UploadPayload
 from ._protocol import Response
-from ._upload import Multipart, UploadChanged, UploadWatch
+from ._upload import Multipart, UploadWatch
 from .errors import (
     APIConnectionError,
     APIHostNotFoundError,
@@ -50,11 +51,9 @@ from .errors import (
     ClientClosedError,
     ConfigurationError,
     EmissaryError,
-    UploadSourceError,
 )
 
 if TYPE_CHECKING:
-    from aiohttp.abc import AbstractStreamWriter
     from aiohttp.client_proto import ResponseHandler
     from aiohttp.client_reqrep import ClientRequest
     from aiohttp.tracing import Trace
@@ -304,7 +303,7 @@ class Transport:
             session = current[3]
         if watch is not None:  # an upload with a stall watchdog: its own timing
             return await self._watched(method, url, headers, body, watch, max_response_bytes, proxy)
-        upload = None if not isinstance(body, Multipart) else _UploadPayload(body)
+        upload = None if not isinstance(body, Multipart) else UploadPayload(body)
         request = session.request(
             method,
             url,
@@ -317,7 +316,7 @@ class Transport:
         # A failure is built inside its except clause and raised after it, so that it has
         # neither a cause nor a context: aiohttp's exceptions hold the request's headers.
         failure: EmissaryError | None = None
-        try:
+        try:  # (an upload's body is settled in `finally`: its file closed before we return)
             async with request as response:
                 status = response.status
                 if status == 407 and proxy is not None:  # the proxy answered, for a plain-
@@ -343,6 +342,9 @@ class Transport:
         except (aiohttp.ClientError, OSError, RuntimeError) as exc:
             if not (isinstance(exc, RuntimeError) and session.closed and not self._closed):
                 failure = transport_error(exc, url, method, closed=self._closed, proxy=proxy)
+        finally:
+            if upload is not None:
+                await upload.settle()
         if upload is not None and upload.failure is not None:
             failure = upload.failure  # the file changed under the upload: not worth a retry
         elif upload is not None and failure is not None and not upload.sent_all:
@@ -376,34 +378,39 @@ class Transport:
     ) -> Response:
         """`send` for an upload timed by its `watch`: no total limit, an anyio cancel scope
         whose deadline each chunk sent pushes `stall_s` further, and `answer_s` for the
-        answer once the last byte is out. The scope's cancellation becomes a timeout."""
+        answer once the server's side has the last byte (`UploadPayload`). The scope's
+        cancellation becomes a timeout."""
         import anyio  # an upload with a watchdog: not on the path of other calls
 
         assert isinstance(body, Multipart)
         session = await self._session_for_this_loop()
         failure: EmissaryError | None = None
-        with anyio.CancelScope(deadline=_now() + watch.stall_s) as scope:
-            upload = _UploadPayload(body, watch, scope)
-            try:
-                async with session.request(
-                    method,
-                    url,
-                    data=upload,
-                    headers=headers,
-                    allow_redirects=False,
-                    timeout=_NO_TOTAL,
-                    proxy=None if proxy is None else proxy.url,
-                ) as response:
-                    status = response.status
-                    if status == 407 and proxy is not None:
-                        raise proxy_refused(proxy, status, response.reason)
-                    limit = max_response_bytes if 200 <= status < 300 else ERROR_BODY_LIMIT
-                    data, complete = await _read_at_most(response.content, limit)
-                    if not complete:
-                        response.close()
-                    return Response(status, response.headers, data, url, not complete)
-            except (aiohttp.ClientError, OSError, RuntimeError) as exc:
-                failure = transport_error(exc, url, method, closed=self._closed, proxy=proxy)
+        upload = UploadPayload(body, watch)
+        try:  # (the body settled outside the scope, which may be cancelled: see `settle`)
+            with anyio.CancelScope(deadline=_now() + watch.stall_s) as scope:
+                upload.scope = scope
+                try:
+                    async with session.request(
+                        method,
+                        url,
+                        data=upload,
+                        headers=headers,
+                        allow_redirects=False,
+                        timeout=_NO_TOTAL,
+                        proxy=None if proxy is None else proxy.url,
+                    ) as response:
+                        status = response.status
+                        if status == 407 and proxy is not None:
+                            raise proxy_refused(proxy, status, response.reason)
+                        limit = max_response_bytes if 200 <= status < 300 else ERROR_BODY_LIMIT
+                        data, complete = await _read_at_most(response.content, limit)
+                        if not complete:
+                            response.close()
+                        return Response(status, response.headers, data, url, not complete)
+                except (aiohttp.ClientError, OSError, RuntimeError) as exc:
+                    failure = transport_error(exc, url, method, closed=self._closed, proxy=proxy)
+        finally:
+            await upload.settle()
         if scope.cancelled_caught:
             what = (
                 f"sent no byte for {watch.stall_s:g} s (stall_timeout_ms)"
@@ -461,65 +468,6 @@ class Transport:
                 entry.session.detach()
         if elsewhere:
             await asyncio.wait(elsewhere, timeout=CLOSE_ELSEWHERE_S)
-
-
-class _UploadPayload(aiohttp.payload.Payload):
-    """A multipart body written from its `Multipart` description: the head, the file's
-    bytes chunk by chunk, the tail (a fresh payload per attempt: aiohttp consumes one). It
-    records whether all of it was written (a connection dropped before that cannot have
-    created anything) and why its source failed, if it did (the transport raises that);
-    with a `watch`, each chunk pushes the attempt's stall deadline (`scope`) further and is
-    reported, and the last byte leaves the answer its own time."""
-
-    def __init__(
-        self, body: Multipart, watch: UploadWatch | None = None, scope: Any = None
-    ) -> None:
-        super().__init__(body, content_type=body.content_type)
-        self._size = body.length
-        self._autoclose = True  # it holds nothing to close: the caller's file stays open
-        self.body = body
-        self.watch = watch
-        self.scope = scope
-        self.sent_all = False
-        self.failure: UploadSourceError | None = None
-
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        """Not text: a multipart body is bytes (aiohttp asks only when logging)."""
-        return ""
-
-    async def write(self, writer: AbstractStreamWriter) -> None:
-        """Write the whole body."""
-        body, watch = self.body, self.watch
-        await writer.write(body.head)
-        sent = 0
-        try:
-            async for chunk in body.source.chunks():
-                await writer.write(chunk)
-                if watch is not None:
-                    sent += len(chunk)
-                    self._progress(watch, sent)
-        except UploadChanged as exc:
-            field = body.source.field
-            self.failure = UploadSourceError(
-                f"{field} changed while it was sent: {exc}", field=field
-            )
-            raise
-        await writer.write(body.tail)
-        self.sent_all = True
-        if watch is not None and self.scope is not None:
-            self.scope.deadline = _now() + watch.answer_s
-
-    def _progress(self, watch: UploadWatch, sent: int) -> None:
-        if self.scope is not None:
-            self.scope.deadline = _now() + watch.stall_s
-        if watch.sent is not None:
-            watch.sent(sent)
-
-    async def write_with_length(
-        self, writer: AbstractStreamWriter, content_length: int | None
-    ) -> None:
-        """Write the whole body (its length is the one it said: `size`)."""
-        await self.write(writer)
 
 
 def _now() -> float:

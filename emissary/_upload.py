@@ -23,6 +23,7 @@ import os
 import re
 import stat
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -42,7 +43,8 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 
 class UploadChanged(Exception):
-    """A file's size changed while it was sent (raised by the transport's writer)."""
+    """The source turned out unusable while it was sent: its size changed, it gave no
+    bytes, or not bytes (the writer makes it an `UploadSourceError` naming the field)."""
 
 
 class Source:
@@ -58,7 +60,7 @@ class Source:
     field: str = "file"
     """The argument it came from, for errors (``request_body.file.content`` or ``file``)."""
 
-    def chunks(self) -> AsyncIterator[bytes]:
+    def chunks(self) -> AsyncGenerator[bytes, None]:
         """The bytes, from the start (raises `UploadChanged` if they are not `size`)."""
         raise NotImplementedError
 
@@ -74,7 +76,7 @@ class BytesSource(Source):
         self.size = self.view.nbytes
         self.replayable = True
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         view = self.view
         for start in range(0, len(view), CHUNK_BYTES):
             yield bytes(view[start : start + CHUNK_BYTES])
@@ -101,7 +103,7 @@ class FileSource(Source):
             self.start = self.size = None
             self.replayable = False
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         import anyio.to_thread  # only when a file is uploaded
 
         file = self.file
@@ -141,7 +143,7 @@ class PathSource(Source):
         self.size = info.st_size if stat.S_ISREG(info.st_mode) else None  # a FIFO: unknown
         self.replayable = stat.S_ISREG(info.st_mode)
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         import anyio  # only when a file is uploaded
 
         try:
@@ -163,7 +165,7 @@ class StreamSource(Source):
         self.size = None
         self.replayable = False
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         sent = 0
         async for chunk in _asynchronous(self.stream):
             if not isinstance(chunk, bytes | bytearray | memoryview):
@@ -174,7 +176,7 @@ class StreamSource(Source):
                 sent += len(chunk)
                 yield bytes(chunk)
         if not sent:
-            raise UploadChanged("the stream was empty")
+            raise UploadChanged("the stream was empty: there is nothing to upload")
 
 
 async def _asynchronous(stream: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
@@ -191,9 +193,11 @@ async def _asynchronous(stream: Iterable[Any] | AsyncIterable[Any]) -> AsyncIter
         yield item
 
 
-async def _sized(read: Callable[[int], Awaitable[bytes]], size: int | None) -> AsyncIterator[bytes]:
+async def _sized(
+    read: Callable[[int], Awaitable[bytes]], size: int | None
+) -> AsyncGenerator[bytes, None]:
     """The bytes `read` gives, in chunks; exactly `size` of them when it is known (else
-    `UploadChanged`: the file changed while it was sent)."""
+    `UploadChanged`: the file changed while it was sent); never none at all."""
     sent = 0
     while True:
         wanted = CHUNK_BYTES if size is None else min(CHUNK_BYTES, size - sent)
@@ -210,6 +214,8 @@ async def _sized(read: Callable[[int], Awaitable[bytes]], size: int | None) -> A
             break
     if size is not None and sent != size:
         raise UploadChanged(f"the file shrank while it was sent ({sent} of {size} bytes)")
+    if not sent:  # (a pipe, whose size is not known)
+        raise UploadChanged("the file was empty: there is nothing to upload")
 
 
 UploadFile = (
@@ -240,8 +246,16 @@ def upload_source(file: object) -> Source:
         and not callable(getattr(file, "read", None))
     ):
         source = StreamSource(file)
-    else:
+    elif isinstance(file, bytes | bytearray | memoryview) or hasattr(file, "read"):
         source = _source(file, "file")
+    else:
+        from ._validation import shown
+
+        raise RequestTypeError(
+            f"file must be a path, bytes, a binary file object or an iterable of bytes, got "
+            f"{shown(file)} ({type(file).__name__})",
+            field="file",
+        )
     if source.size == 0:
         raise UploadSourceError("file is empty: a dataset needs its data", field="file")
     return source

@@ -6,9 +6,11 @@ client's request path (its own retries, deadlines, logs and spans), each sleep o
 client's retry clock (virtual in tests: a 24-hour wait runs in milliseconds), with a
 deadline on the same clock. `Schedule` decides when to poll next: backoff with jitter
 between `PollPolicy`'s bounds while nothing tells how long the work takes; while a training
-job reports ``progress``, half of its estimated time left (so a 6-hour job is polled a few
-hundred times, not thousands, and its end is noticed within seconds); short intervals once
-progress reaches 100 (the job finalizes). A poll's ``Retry-After`` is a floor.
+job reports ``progress``, half of the time left to the end its progress lately points to
+(measured from when progress last moved, not from each poll: progress is a whole percent,
+and a 24-hour job stays at one for 14 minutes), so a 6-hour job is polled a few hundred
+times, not thousands, and its end is noticed within seconds; short intervals once progress
+reaches 100 (the job finalizes) or the estimated end has come. A poll's ``Retry-After`` is a floor.
 
 A poll that fails (after its own retries) is logged and polling goes on, up to
 `MAX_FAILED_POLLS` in a row; 400 and 401 end the wait at once; a 404 within
@@ -25,7 +27,7 @@ import datetime
 import logging
 import math
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from . import _operations as ops
@@ -58,8 +60,11 @@ INVISIBLE_S = 30.0
 FINALIZING_INTERVAL_S = 20.0
 """The most between polls once a training job's progress has reached 100 (it finalizes: the
 end is near, and noticed within this)."""
-FINALIZING_GROWTH = 1.3
-"""How the intervals grow while a job finalizes, from `PollPolicy.min_interval`."""
+OVERDUE_INTERVAL_S = 60.0
+"""The most between polls once the end a job's progress pointed to has come and gone (it
+is near, or the job slowed down: its last percent can take long)."""
+CLOSING_GROWTH = 1.3
+"""How the intervals grow near the end, from `PollPolicy.min_interval`."""
 RATE_SAMPLES = 4
 """How many of the last changes of progress the rate is measured over (recent ones: a job's
 pace changes as it goes)."""
@@ -111,6 +116,9 @@ DEPLOYMENT = Waiter(
     DeploymentError,
     3_600.0,
 )
+PROJECT = Waiter(
+    "project", ops.GET_PROJECT, lambda project: True, frozenset(), WaitError, 60.0
+)  # (waiting for a project: until it is visible)
 DATASET = Waiter(
     "dataset", ops.GET_DATASET, lambda dataset: dataset.is_uploaded is True, frozenset(),
     WaitError, 1_800.0,
@@ -132,45 +140,59 @@ def seconds(value: object, name: str) -> float | None:
 
 class Schedule:
     """When to poll next (see the module docstring). Pure: it is given the time and what
-    the last poll saw, and answers a wait in seconds (jittered: many waits never poll in
-    step)."""
+    the last poll saw, and answers a wait in seconds, jittered (many waits never poll in
+    step) and always within the `PollPolicy`'s bounds."""
 
     def __init__(self, policy: PollPolicy, rng: random.Random) -> None:
         self.policy = policy
         self.rng = rng
         self.interval = policy.min_interval
         """The backoff's next interval (while nothing estimates the time left)."""
-        self.finalizing: float | None = None
-        """The next interval once progress has reached 100 (None before)."""
+        self.closing: float | None = None
+        """The next interval once the end is near: progress reached 100, or the estimated
+        end has come (None before)."""
         self.samples: list[tuple[float, int]] = []
-        """(time, progress) when progress last changed: the rate is measured over them."""
+        """(when, progress) for the last changes of progress: the rate is measured over
+        them. A change is dated halfway between the poll that saw it and the one before."""
+        self.polled: float | None = None
+        """When the last poll was made."""
 
     def next(self, now: float, progress: int | None, running: bool) -> float:
         """The wait before the next poll, given the time and the resource's progress."""
-        low, high = self.policy.min_interval, self.policy.max_interval
+        before, self.polled = self.polled, now
         if running and progress is not None and progress >= 100:  # finalizing: soon done
-            wait = self.finalizing or low
-            self.finalizing = min(wait * FINALIZING_GROWTH, FINALIZING_INTERVAL_S)
-            return self._jitter(max(low, min(wait, high)))
+            return self._closing(FINALIZING_INTERVAL_S)
         if running and progress is not None and progress > 0:
             samples = self.samples
-            if not samples or progress < samples[-1][1]:
+            if samples and progress < samples[-1][1]:
                 samples.clear()  # (a progress that went back: start over)
             if not samples or progress > samples[-1][1]:
-                samples.append((now, progress))
+                samples.append((now if before is None else (before + now) / 2, progress))
                 del samples[:-RATE_SAMPLES]
-            start, first = samples[0]
-            if progress > first and now > start:
-                rate = (progress - first) / (now - start)  # percent per second, lately
-                left = (100 - progress) / rate
-                return self._jitter(min(high, max(low, left / 2)))
+            (start, first), (changed, last) = samples[0], samples[-1]
+            if last > first and changed > start:
+                rate = min(  # percent per second, lately; but it has not reached last + 1:
+                    (last - first) / (changed - start), (last + 1 - first) / (now - start)
+                )
+                left = (100 - last) / rate - (now - changed)  # to the end it points to
+                if left > 0:
+                    self.closing = None
+                    return self._bounded(left / 2)
+                return self._closing(OVERDUE_INTERVAL_S)  # soon done, or it slowed down
         wait = self.interval
-        self.interval = min(high, wait * BACKOFF_GROWTH)
-        return self._jitter(wait)
+        self.interval = min(self.policy.max_interval, wait * BACKOFF_GROWTH)
+        return self._bounded(wait)
 
-    def _jitter(self, wait: float) -> float:
-        """`wait`, less up to a fifth."""
-        return wait * self.rng.uniform(0.8, 1.0)
+    def _closing(self, most: float) -> float:
+        """Short intervals, growing slowly up to `most`: the end is near."""
+        wait = self.closing or self.policy.min_interval
+        self.closing = min(wait * CLOSING_GROWTH, most)
+        return self._bounded(wait)
+
+    def _bounded(self, wait: float) -> float:
+        """`wait` less up to a fifth (jitter), within the policy's bounds."""
+        low, high = self.policy.min_interval, self.policy.max_interval
+        return max(low, min(high, wait * self.rng.uniform(0.8, 1.0)))
 
 
 async def wait(
@@ -235,8 +257,8 @@ async def wait(
                 polls += 1
                 last = answer.parse()
                 floor = _retry_after(answer.headers)
-                status = getattr(last, "status", None)
-                state = (status, getattr(last, "progress", None))
+                state = _state(last)
+                status = state[0]
                 if state != seen:
                     seen = state
                     if on_progress is not None:
@@ -258,7 +280,7 @@ async def wait(
                 raise WaitTimeoutError(
                     f"the {waiter.noun} {ids[-1]} was not done after {limit:g} s (max_wait): "
                     f"{_status(last)}; it goes on on the server",
-                    resource=last, status=getattr(last, "status", None), polls=polls,
+                    resource=last, status=_state(last)[0], polls=polls,
                     elapsed=datetime.timedelta(seconds=now - start),
                 )  # fmt: skip
             running = getattr(last, "status", None) == "Running"
@@ -275,12 +297,23 @@ def _retry_after(headers: Mapping[str, str]) -> float:
     return retry_after_seconds(headers) or 0.0
 
 
+def _state(resource: Any) -> tuple[Any, Any]:
+    """(status, progress) of a polled resource: a dataset's are those of its
+    ``is_uploaded`` ("processing" at 0, then "processed" at 100)."""
+    if resource is None:
+        return None, None
+    uploaded = getattr(resource, "is_uploaded", None)
+    if uploaded is not None:
+        return ("processed", 100) if uploaded else ("processing", 0)
+    return getattr(resource, "status", None), getattr(resource, "progress", None)
+
+
 def _status(resource: Any) -> str:
     if resource is None:
         return "no poll was answered"
-    status = getattr(resource, "status", None)
+    status = _state(resource)[0]
     if status is None:
-        return "still processing"
+        return "no status yet"
     return f"last seen {status}" + _progress_note(resource)
 
 
@@ -341,21 +374,34 @@ async def create_adopting(
     options: Mapping[str, Any],
     *,
     send: Callable[[object], Awaitable[Any]] | None = None,
+    begin: Callable[[str, list[str]], object] | None = None,
+    resume: tuple[str, Collection[str]] | None = None,
 ) -> str:
     """Create a resource and return its id. A create that failed after it may have taken
     effect (``maybe_committed``) is never made again: the resource it made is looked for
     (by its name: the caller's, or one the SDK gives it) and adopted; several candidates
     raise `AmbiguousCreateError`; none, once it has had `INVISIBLE_S` to show, raises the
     create's error (nothing was made). `send` makes the create from the named body (an
-    upload, say), else it is `create` with `options`."""
-    from .errors import AmbiguousCreateError
+    upload, say), else it is `create` with `options`.
 
-    named, name = _named(body)
+    For a create that outlives its process (``fine_tune``'s state file): `begin` is told,
+    just before the create is sent, the name and the ids of the resources that already had
+    it; `resume` gives those back to a later run, which adopts what the interrupted create
+    made (looking as after an ambiguous failure), or makes it now under that name."""
     get = options.get
-    runtime = client._retry_runtime
-    before: set[str] = set()
-    if named:  # the caller's name: what has it already?
-        before = {r.id for r in await _list(client, listing, ids, get) if r.name == name}
+    if resume is not None:
+        name, before = resume[0], set(resume[1])
+        logger.info("a create was interrupted: looking for the %s %r", noun, name)
+        found = await _adopt(client, listing, noun, ids, name, before, get, None)
+        if found is not None:
+            return found
+    else:
+        named, name = _named(body)
+        before = set()
+        if named:  # the caller's name: what has it already?
+            before = {r.id for r in await _list(client, listing, ids, get) if r.name == name}
+    if begin is not None:
+        begin(name, sorted(before))
     try:
         if send is not None:
             created = await send(_with_name(body, name))
@@ -366,32 +412,53 @@ async def create_adopting(
                 server_url=get("server_url"),
                 timeout_ms=get("timeout_ms"),
             )
-        found: str = created.id
-        return found
+        made: str = created.id
+        return made
     except (SDKError, APIConnectionError) as error:
         if not error.maybe_committed:
             raise
         logger.info("the create may have been made: looking for the %s %r", noun, name)
-        started = runtime.clock()
-        while True:
-            candidates = [
-                r for r in await _list(client, listing, ids, get)
-                if r.name == name and r.id not in before
-            ]  # fmt: skip
-            if len(candidates) > 1:
-                raise AmbiguousCreateError(
-                    f"the create of a {noun} named {name!r} failed after it may have been "
-                    f"made, and {len(candidates)} {noun}s could be it: "
-                    f"{', '.join(str(r.id) for r in candidates)}",
-                    candidates,
-                ) from error
-            if candidates:
-                logger.info("adopting the %s %s the failed create made", noun, candidates[0].id)
-                adopted: str = candidates[0].id
-                return adopted
-            if runtime.clock() - started >= INVISIBLE_S:
-                raise
-            await runtime.sleep(2.0)
+        found = await _adopt(client, listing, noun, ids, name, before, get, error)
+        if found is None:
+            raise
+        return found
+
+
+async def _adopt(
+    client: RequestPath,
+    listing: Operation[list[Any]],
+    noun: str,
+    ids: tuple[str, ...],
+    name: str,
+    before: set[str],
+    get: Any,
+    error: BaseException | None,
+) -> str | None:
+    """The id of the one resource named `name` (not in `before`) that a create made, once
+    it shows (None if none has after `INVISIBLE_S`); several: `AmbiguousCreateError`."""
+    from .errors import AmbiguousCreateError
+
+    runtime = client._retry_runtime
+    started = runtime.clock()
+    while True:
+        candidates = [
+            r for r in await _list(client, listing, ids, get)
+            if r.name == name and r.id not in before
+        ]  # fmt: skip
+        if len(candidates) > 1:
+            raise AmbiguousCreateError(
+                f"the create of a {noun} named {name!r} may have been made, and "
+                f"{len(candidates)} {noun}s could be it: "
+                f"{', '.join(str(r.id) for r in candidates)}",
+                candidates,
+            ) from error
+        if candidates:
+            logger.info("adopting the %s %s the create made", noun, candidates[0].id)
+            adopted: str = candidates[0].id
+            return adopted
+        if runtime.clock() - started >= INVISIBLE_S:
+            return None
+        await runtime.sleep(2.0)
 
 
 def _named(body: object) -> tuple[bool, str]:

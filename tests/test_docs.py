@@ -222,19 +222,30 @@ def test_the_readmes_tests_pass_under_pytest(tmp_path: Path) -> None:
 # --- The README's tour: base models to a deployed model, on virtual time ------------------
 
 
+def on_the_clock(monkeypatch: pytest.MonkeyPatch, clock: VirtualClock) -> None:
+    """``from emissary import EmissaryClient`` in a script gets a client whose retries and
+    waits sleep on `clock` (the emulator's): hours of work take no time."""
+    import emissary
+
+    class OnTheClock(EmissaryClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            clock.install(self)
+
+    monkeypatch.setattr(emissary, "EmissaryClient", OnTheClock)
+
+
 def test_the_readmes_tour_runs_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The script, configured from the environment, against an emulator whose training
-    takes 10 minutes: its ``time.sleep`` moves the emulator's virtual clock instead."""
-    import time
-
+    takes 10 minutes: its client's waits sleep on the emulator's virtual clock."""
     block = block_with(README, "client.base_models.list()")
     assert not block.prelude
     clock = VirtualClock()
     (tmp_path / "train.jsonl").write_bytes(TRAIN)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(time, "sleep", clock.advance)
+    on_the_clock(monkeypatch, clock)
     with Emulator(clock=clock) as emu:
         emu.scripts.dataset = DatasetScript(processing_s=20)
         emu.scripts.training = TrainingScript(pending_s=30, running_s=600, checkpoints=4)
@@ -242,19 +253,56 @@ def test_the_readmes_tour_runs_as_written(
         monkeypatch.setenv("EMISSARY_SERVER_URL", emu.url)
         monkeypatch.setenv("EMISSARY_CLIENT_API_KEY", emu.api_key)
         block.run()
+        assert [r.operation for r in emu.requests if r.method == "POST"] == [
+            "projects.create",
+            "datasets.create",
+            "training_jobs.create",
+            "deployments.create",
+            "deployments.chat.completions.create",
+        ]
         (project,) = [p for p in emu.projects if p != "demo-project"]
         (upload,) = emu.uploads
         assert (upload.filename, upload.size) == ("train.jsonl", len(TRAIN))
         polled = [r for r in emu.requests if r.operation == "training_jobs.get"]
         job = polled[0].path_params["training_job_id"]
-        assert len(emu.polls("datasets.get", upload.dataset_id)) == 5  # at 0, 5, ... 20 s
-        assert len(emu.polls("training_jobs.get", job)) == 11  # every 60 s until 630 s
+        assert len(emu.polls("datasets.get", upload.dataset_id)) <= 8  # 20 s: from every 2 s
+        assert len(emu.polls("training_jobs.get", job)) <= 25  # 630 s: not every 2 s
         (deployment,) = emu.projects[project]
-        assert len(emu.polls("deployments.get", deployment)) == 5  # every 15 s until 65 s
-    assert clock.now() - VIRTUAL_EPOCH == 20 + 660 + 75
+        assert len(emu.polls("deployments.get", deployment)) <= 12  # 65 s
+    # Each wait ends within a poll interval (at most 2 minutes) of the end of its work.
+    assert 20 + 630 + 65 <= clock.now() - VIRTUAL_EPOCH < 20 + 630 + 65 + 3 * 120
     models, reply = capsys.readouterr().out.splitlines()
     assert models == str([model.name for model in DEFAULT_BASE_MODELS])
     assert reply and len(reply.split()) == 16  # the emulator's default length
+
+
+def test_the_readmes_fine_tune_runs_as_written_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One call, a 6-hour job; run again with its state file, it makes nothing anew."""
+    import json
+
+    block = block_with(README, "client.fine_tune(")
+    assert not block.prelude
+    clock = VirtualClock()
+    (tmp_path / "train.jsonl").write_bytes(TRAIN)
+    monkeypatch.chdir(tmp_path)
+    on_the_clock(monkeypatch, clock)
+    with Emulator(clock=clock) as emu:
+        emu.scripts.training = TrainingScript(pending_s=60, running_s=6 * 3600, checkpoints=4)
+        monkeypatch.setenv("EMISSARY_SERVER_URL", emu.url)
+        monkeypatch.setenv("EMISSARY_CLIENT_API_KEY", emu.api_key)
+        block.run()
+        state = json.loads((tmp_path / "support-bot.json").read_text())
+        sent = len(emu.requests)
+        block.run()  # again: it resumes, re-attaching to what is done
+        assert not [r for r in emu.requests[sent:] if r.method == "POST"]
+        (upload,) = emu.uploads
+        assert (upload.filename, upload.size) == ("train.jsonl", len(TRAIN))
+    assert clock.now() - VIRTUAL_EPOCH > 6 * 3600
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"{state['deployment_id']} 4"] * 2
+    assert "training job" in err and "100%" in err  # the bars
 
 
 # --- docs/testing.md ---------------------------------------------------------------------
@@ -267,6 +315,7 @@ TESTING = ROOT / "docs" / "testing.md"
     [
         "emu.faults.drip(",
         "emu.faults.at_random(",
+        "emu.faults.commit_then_drop()",
         "capacity=8",
         "trustme.CA()",
         "clock.sleeps == [30.0]",
@@ -922,3 +971,177 @@ def test_the_migration_guide_describes_this_sdk_on_the_platform(tmp_path: Path) 
         emu.faults.fail(status=400)
         with pytest.raises(errors.APIErrorInvalidInput):
             client.projects.get(project_id=pid)
+
+
+# --- docs/lifecycle.md: waits, uploads, creates, fine_tune, on virtual time ------------------
+
+LIFECYCLE = ROOT / "docs" / "lifecycle.md"
+TEST_SET = b'{"prompt": "How?", "completion": "Thus."}\n'
+
+
+@contextlib.contextmanager
+def a_training_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: TrainingScript
+) -> Iterator[dict[str, Any]]:
+    """An emulator on a virtual clock holding a project and a processed dataset, with a
+    training job of `script` just created; a client whose waits sleep on that clock;
+    ``train.jsonl`` and ``test.jsonl`` in the working directory. The names the examples'
+    preludes declare."""
+    clock = VirtualClock()
+    (tmp_path / "train.jsonl").write_bytes(TRAIN)
+    (tmp_path / "test.jsonl").write_bytes(TEST_SET)
+    monkeypatch.chdir(tmp_path)
+    with (
+        Emulator(clock=clock) as emu,
+        EmissaryClient(api_key=emu.api_key, server_url=emu.url) as client,
+        instant_retries(client, clock=clock),
+    ):
+        project = client.projects.create(request={"name": "docs"})
+        assert project.id is not None
+        dataset = client.datasets.upload(project_id=project.id, file=TRAIN)
+        assert dataset.id is not None
+        client.datasets.wait(project_id=project.id, dataset_id=dataset.id)
+        emu.scripts.training = script
+        job = client.training_jobs.create(
+            project_id=project.id,
+            request_body={"base_model": "Llama-3.2-1B-Instruct", "train_dataset_id": dataset.id},
+        )
+        assert job.id is not None
+        yield {
+            "emu": emu,
+            "clock": clock,
+            "client": client,
+            "project_id": project.id,
+            "dataset_id": dataset.id,
+            "training_job_id": job.id,
+        }
+
+
+SIX_HOURS = TrainingScript(pending_s=60, running_s=6 * 3600)
+
+
+@pytest.mark.parametrize(
+    ("script", "printed"),
+    [
+        (SIX_HOURS, r"trained: tr-[0-9a-f]+"),
+        (
+            TrainingScript(pending_s=60, running_s=3600, outcome="Failed"),
+            r"Failed after 1:0\d:\d\d\.\d+, at 100 %",
+        ),
+        (TrainingScript(pending_s=60, running_s=24 * 3600), r"still Running after \d+ polls"),
+    ],
+    ids=["success", "failure", "max_wait"],
+)
+def test_the_lifecycle_guides_wait_ends_each_way(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    script: TrainingScript,
+    printed: str,
+) -> None:
+    block = block_with(LIFECYCLE, "PollPolicy(min_interval=5.0")
+    with a_training_job(tmp_path, monkeypatch, script) as names:
+        names.pop("emu")
+        clock: VirtualClock = names.pop("clock")
+        began = clock.now()
+        block.run(**names)
+        waited = clock.now() - began
+    *changes, last = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(printed, last), last
+    assert changes[0] == "Pending 0" and changes[1].startswith("Running ")
+    assert waited <= 12 * 3600 + 1  # max_wait, overrun by a poll's own time at most
+
+
+def test_the_lifecycle_guides_uploads_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+    import json
+
+    block = block_with(LIFECYCLE, "def rows()")
+    with a_training_job(tmp_path, monkeypatch, SIX_HOURS) as names:
+        emu = names.pop("emu")
+        names.pop("clock")
+        block.run(**names)
+        _, from_file, generated = emu.uploads
+    rows = b"".join(
+        json.dumps({"prompt": f"q{i}", "completion": f"a{i}"}).encode() + b"\n" for i in range(1000)
+    )
+    assert (from_file.filename, from_file.content_type, from_file.name) == (
+        "train.jsonl",
+        "application/jsonl",
+        "support-tickets",
+    )
+    assert from_file.sha256 == hashlib.sha256(TRAIN).hexdigest()
+    assert (generated.filename, generated.sha256) == ("gen.jsonl", hashlib.sha256(rows).hexdigest())
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"train.jsonl: 0 of {len(TRAIN)} bytes, attempt 1",
+        f"train.jsonl: {len(TRAIN)} of {len(TRAIN)} bytes, attempt 1",
+        "True",
+    ]
+
+
+def test_the_lifecycle_guides_create_adopts_what_a_lost_answer_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    block = block_with(LIFECYCLE, "AmbiguousCreateError")
+    with a_training_job(tmp_path, monkeypatch, SIX_HOURS) as names:
+        emu = names.pop("emu")
+        names.pop("clock")
+        emu.faults.commit_then_drop(operation="training_jobs.create")  # made, answer lost
+        block.run(**names)
+        client, project_id = names["client"], names["project_id"]
+        jobs = client.training_jobs.list(project_id=project_id)
+        (made,) = [job for job in jobs if job.name == "nightly-2026-01-01"]
+        sent = [r.fault for r in emu.requests if r.operation == "training_jobs.create"]
+    assert sent == [None, "commit_then_drop"]  # the fixture's job, then this one: once
+    assert capsys.readouterr().out == f"{made.id} Success\n"
+
+
+def test_the_lifecycle_guides_fine_tune_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    block = block_with(LIFECYCLE, "def lowest_loss(")
+    with a_training_job(tmp_path, monkeypatch, SIX_HOURS) as names:
+        emu = names.pop("emu")
+        block.run(client=names["client"])
+        state = json.loads((tmp_path / "support-bot-v2.json").read_text())
+        project_id = state["project_id"]
+        (body,) = [r.body for r in emu.requests if r.operation == "deployments.create"]
+        assert json.loads(body)["server_type"] == "serverless"
+        *_, train, test = emu.uploads
+        assert (train.name, test.name) == ("support-bot-v2-train", "support-bot-v2-test")
+        job = names["client"].training_jobs.get(
+            project_id=project_id, training_job_id=state["training_job_id"]
+        )
+        assert job.hyper_parameters is not None and job.hyper_parameters["epochs"] == 3
+    *steps, last = capsys.readouterr().out.splitlines()
+    assert steps == [
+        "project started",
+        "project done",
+        "upload started",
+        "upload done",
+        "upload started",
+        "upload done",
+        "training started",
+        "training done",
+        "checkpoint done",  # the lowest loss: the emulator's last checkpoint
+        "deployment started",
+        "deployment done",
+    ]
+    assert last == f"{state['deployment_id']} serves checkpoint 4"
+
+
+def test_the_lifecycle_guides_day_of_training_takes_milliseconds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    block = block_with(LIFECYCLE, "24 * 3600")
+    assert not block.prelude
+    block.run()
+    printed = capsys.readouterr().out
+    assert re.fullmatch(
+        r"24\.[45] h of platform time in \d\.\d\d s; the job was polled \d+ times\n", printed
+    )

@@ -35,6 +35,44 @@ def test_example_runs(script: list[str], expected: str) -> None:
     assert proc.stderr == ""
 
 
+def test_the_fine_tuning_example_tells_each_step_and_chats() -> None:
+    """From local data to a chat with the deployed model, each step shown in order."""
+    import re
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMISSARY_")}
+    proc = subprocess.run(
+        [sys.executable, "-X", "dev", "examples/fine_tune.py"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("No EMISSARY_SERVER_URL set: using the bundled emulator at ")
+    steps = [re.sub(r"^\[ *[\d.]+ s\] ", "", line) for line in lines[1:-2]]
+    assert steps[:5] == [
+        "project started",
+        f"project done: {steps[1].split()[-1]}",
+        "upload started",
+        "upload: processed",
+        f"upload done: {steps[4].split()[-1]}",
+    ]
+    assert re.fullmatch(r"project done: proj-[0-9a-f]+", steps[1])
+    training = steps[5 : steps.index("checkpoint done: 4")]
+    assert training[:2] == ["training started", "training: Pending 0 %"]
+    assert training[-2] == "training: Success 100 %"
+    assert re.fullmatch(r"training done: tr-[0-9a-f]+", training[-1])
+    running = [int(s.split()[2]) for s in training if s.startswith("training: Running")]
+    assert running == sorted(running)  # its progress, as polls saw it
+    assert steps[-3:-1] == ["deployment started", "deployment: Deployed"]
+    deployment = steps[-1].removeprefix("deployment done: ")
+    assert lines[-2] == f"{deployment} (Llama-3.2-1B-Instruct, checkpoint 4) says:"
+    assert len(lines[-1].split()) == 16  # the emulator's answer
+
+
 def test_the_readmes_testing_example_runs() -> None:
     import re
 

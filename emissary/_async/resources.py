@@ -272,10 +272,11 @@ class AsyncDatasets(_Resource):
         iterable) is sent once. A missing path, a directory, an empty source, or a file
         whose size changes while it is sent: `UploadSourceError`. An attempt fails after
         `stall_timeout_ms` with no byte sent (not after a total time); ``timeout_ms`` then
-        bounds the answer after the last byte. ``progress=True`` draws a bar on stderr; a
-        callable gets a `models.UploadProgress` (``sent`` of ``total`` bytes of the file, in
-        ``attempt``). ``filename``: the name sent (default: the path's or file's name, else
-        ``data``); ``content_type``: default ``application/octet-stream``."""
+        bounds the answer once the server's side has the last byte. ``progress=True``
+        draws a bar on stderr; a callable gets a `models.UploadProgress` (``sent`` of
+        ``total`` bytes of the file, in ``attempt``). ``filename``: the name sent
+        (default: the path's or file's name, else ``data``); ``content_type``: default
+        ``application/octet-stream``."""
         return await _upload(
             self, project_id, file, name, filename, content_type, progress, stall_timeout_ms,
             options,

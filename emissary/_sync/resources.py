@@ -404,10 +404,11 @@ class Datasets:
         iterable) is sent once. A missing path, a directory, an empty source, or a file
         whose size changes while it is sent: `UploadSourceError`. An attempt fails after
         `stall_timeout_ms` with no byte sent (not after a total time); ``timeout_ms`` then
-        bounds the answer after the last byte. ``progress=True`` draws a bar on stderr; a
-        callable gets a `models.UploadProgress` (``sent`` of ``total`` bytes of the file, in
-        ``attempt``). ``filename``: the name sent (default: the path's or file's name, else
-        ``data``); ``content_type``: default ``application/octet-stream``.
+        bounds the answer once the server's side has the last byte. ``progress=True``
+        draws a bar on stderr; a callable gets a `models.UploadProgress` (``sent`` of
+        ``total`` bytes of the file, in ``attempt``). ``filename``: the name sent
+        (default: the path's or file's name, else ``data``); ``content_type``: default
+        ``application/octet-stream``.
         """
         return self._runner.run(
             self._inner.upload(
@@ -503,10 +504,11 @@ class DatasetsWithRawResponse:
         iterable) is sent once. A missing path, a directory, an empty source, or a file
         whose size changes while it is sent: `UploadSourceError`. An attempt fails after
         `stall_timeout_ms` with no byte sent (not after a total time); ``timeout_ms`` then
-        bounds the answer after the last byte. ``progress=True`` draws a bar on stderr; a
-        callable gets a `models.UploadProgress` (``sent`` of ``total`` bytes of the file, in
-        ``attempt``). ``filename``: the name sent (default: the path's or file's name, else
-        ``data``); ``content_type``: default ``application/octet-stream``.
+        bounds the answer once the server's side has the last byte. ``progress=True``
+        draws a bar on stderr; a callable gets a `models.UploadProgress` (``sent`` of
+        ``total`` bytes of the file, in ``attempt``). ``filename``: the name sent
+        (default: the path's or file's name, else ``data``); ``content_type``: default
+        ``application/octet-stream``.
         """
         return self._runner.run(
             self._inner.upload(

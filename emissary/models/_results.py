@@ -230,7 +230,7 @@ checkers too)."""
 class UploadProgress(msgspec.Struct, frozen=True):
     """How far an upload is, for ``datasets.upload(progress=callable)``: `sent` of `total`
     bytes of the file (not the multipart framing; `total` None when the size is not known)
-    in `attempt` (1, 2, ...: `sent` restarts at 0 when a retry sends it again)."""
+    in `attempt` (1, 2, ...), told as each attempt starts (`sent` 0) and after each chunk."""
 
     sent: int
     total: int | None

@@ -36,8 +36,8 @@ Inject faults into the next requests with ``emu.faults`` (`FaultPlan`): ``fail``
 ``truncate``, ``delay``, ``hang``, ``drip``, and ``commit_then_drop`` (the request is
 carried out, then its connection dropped: an ambiguous create), each for the next request
 or, with ``operation="training_jobs.create"``, the next of that operation; and into the
-next resources created: ``not_found_for(seconds)`` (404 to everything and left out of lists,
-for its first seconds) and ``unknown_status("Queued", for_s)``. Check what arrived in
+next resources created: ``not_found_for(seconds)`` (404 to gets and left out of lists, for
+its first seconds) and ``unknown_status("Queued", for_s)``. Check what arrived in
 ``emu.requests`` (each `RecordedRequest` names its ``operation`` and the fault it met),
 ``emu.uploads`` (`Upload`: each dataset file's name, type, size and SHA-256) and
 ``emu.polls("training_jobs.get", job_id)``.

@@ -7,7 +7,7 @@ your own resilience tests.
     emulator.faults.delay(0.5)                           # then an answer comes late
     emulator.faults.hang()                               # then one never comes
     emulator.faults.drip(0.05)                           # then the body comes byte by byte
-    emulator.faults.commit_then_drop(operation="training_jobs.create")  # done, no answer
+    emulator.faults.commit_then_drop()                   # then a job is made, unanswered
 
 Request faults are used up in the order they were added, one per request, before any other
 check; requests after them are answered normally, unless ``emulator.faults.at_random(0.05)``
@@ -15,9 +15,10 @@ asked for a share of them to fail (for soak and batch tests). Each takes ``opera
 operation name of `emissary._operations` (``"deployments.get"``): such a fault waits for a
 request of that operation, and requests of other operations pass it by (they take the
 first queued fault meant for them, if any); without it, a fault is for the next request,
-whatever it is. ``commit_then_drop`` carries the request out (the resource is created, the
-upload recorded, ...) and then drops the connection without an answer: the client cannot
-tell whether it took effect (``maybe_committed``).
+whatever it is (``commit_then_drop`` is for ``"training_jobs.create"`` unless told
+otherwise: ``operation=None`` for any request). ``commit_then_drop`` carries the request
+out (the resource is created, the upload recorded, ...) and then drops the connection
+without an answer: the client cannot tell whether it took effect (``maybe_committed``).
 
 Lifecycle faults are used up by the next resource created (a project, a dataset, a
 training job or a deployment; with ``operation=``, by the next one that create makes):
@@ -25,10 +26,12 @@ training job or a deployment; with ``operation=``, by the next one that create m
     emulator.faults.not_found_for(10)            # 404 (with its code) for its first 10 s
     emulator.faults.unknown_status("Queued", 60)  # its status is "Queued" for its first 60 s
 
-A resource hidden by ``not_found_for`` is invisible to everything for that time, as on an
-eventually consistent platform: every request that names it answers the 404 of a resource
-that does not exist (a get, a delete, a cancel, inference, a create in a hidden project),
-lists and a project's detail leave it out, and a create whose body names it is a 400.
+A resource hidden by ``not_found_for`` is invisible to reads for that time, as on an
+eventually consistent platform whose reads are served by a replica that lags behind: every
+GET that names it (a get, its checkpoints, a list or get of what a hidden project holds)
+answers the 404 of a resource that does not exist, with its code (``training_job_not_found``,
+...), and lists and a project's detail leave it out. Writes see it (a create in it or
+naming it, a delete, a cancel, inference), and so does the create's own answer.
 ``unknown_status`` only applies to what has a status (a training job or a deployment): a
 project or dataset created meanwhile leaves it for the next one. The two kinds combine on
 one resource; two faults of one kind go to two resources, in order. Times are the
@@ -88,16 +91,30 @@ class Fault:
 class FaultPlan:
     """The queue of faults for the next requests and resources (see the module docstring).
 
-    - ``fail``, ``drop``, ``truncate``, ``delay``, ``hang``, ``drip``, ``commit_then_drop``:
-      the next request (of ``operation``, if given) meets the fault; ``times`` (``n``)
-      requests in a row.
-    - ``at_random``: once the queue holds nothing for it, a request (of ``operation``, if
-      given) meets a fault with some probability.
-    - ``not_found_for``, ``unknown_status``: the next resource created (by ``operation``,
-      if given) is invisible, or reports another status, for its first seconds.
+    Request faults, each for the next ``times`` (``n``) requests of ``operation`` (an
+    operation name of `emissary._operations`; None: any request):
 
-    Each fault is used up once, in the order added among those a request (or resource)
-    can use; `pending` counts what is left and `clear` forgets it.
+    - ``fail``: answer an error status (with ``Retry-After``, a body of yours, ...);
+    - ``drop``: close the connection without answering, before doing anything;
+    - ``truncate``: send the headers and half the body, then close;
+    - ``delay``: answer late; ``hang``: never answer; ``drip``: send the body byte by byte;
+    - ``commit_then_drop``: carry the request out, then close without answering (an
+      ambiguous create: ``operation`` is ``"training_jobs.create"`` unless told);
+    - ``at_random``: once nothing queued is meant for it, a request (of ``operation``)
+      meets a 503, a drop or a truncated body with some probability.
+
+    Lifecycle faults, each for the next resource created (by ``operation``, a create; None:
+    any create):
+
+    - ``not_found_for``: it answers 404 (with its code) to every GET naming it, and lists
+      leave it out, for its first seconds (writes find it);
+    - ``unknown_status``: it (a training job or a deployment) reports another status for
+      its first seconds.
+
+    Each fault is used up once: a request (or a resource) takes the first one queued that
+    is meant for it, so faults for one operation keep their order, and requests of other
+    operations pass them by. `pending` counts what is left and `clear` forgets it.
+    Thread-safe.
     """
 
     def __init__(self) -> None:
@@ -162,20 +179,23 @@ class FaultPlan:
         """Answer normally, but send the body one byte every `interval` seconds."""
         return self._add(Fault("drip", seconds=interval, operation=_operation(operation)), times)
 
-    def commit_then_drop(self, n: int = 1, *, operation: str | None = None) -> FaultPlan:
+    def commit_then_drop(
+        self, n: int = 1, *, operation: str | None = "training_jobs.create"
+    ) -> FaultPlan:
         """Carry the request out (create the resource, record the upload, delete, ...: the
         answer is made, whatever it is), then close the connection without sending it;
-        for the next `n` requests of `operation` (``"training_jobs.create"``; None: the
-        next requests, whatever they are). The client sees a connection dropped after its
+        for the next `n` requests of `operation` (by default ``"training_jobs.create"``,
+        the create that costs most if doubled; ``"datasets.create"``, ...; None: the next
+        requests, whatever they are). The client sees a connection dropped after its
         request was sent: ``maybe_committed``."""
         return self._add(Fault("commit_then_drop", operation=_operation(operation)), n)
 
     def not_found_for(self, seconds: float, *, operation: str | None = None) -> FaultPlan:
         """Hide the next resource created (by `operation`, a create: ``"datasets.create"``;
-        None: whatever it is) for its first `seconds`: every request that names it answers
-        404 with its code (``training_job_not_found``, ...) and lists leave it out, as on
-        an eventually consistent platform (see the module docstring). The create's own
-        answer shows it."""
+        None: whatever it is) from reads for its first `seconds`: every GET that names it
+        answers 404 with its code (``training_job_not_found``, ...) and lists leave it out,
+        as on an eventually consistent platform (see the module docstring). The create's
+        own answer shows it, and writes (a delete, a create naming it, ...) find it."""
         check_seconds("seconds", seconds)
         return self._add(
             Fault("not_found_for", seconds=seconds, operation=_operation(operation, "create")),

@@ -8,9 +8,12 @@ body refers to (400: an unknown base model, a dataset of another project or not 
 yet, a training job that did not succeed, a checkpoint it did not save, serverless on a
 base model without it). Every state is computed from the clock at request time.
 
-Each create hands its new resource the lifecycle faults meant for it (`FaultPlan.created`):
-a resource hidden by ``not_found_for`` is looked up, listed and referred to as if it did not
-exist until it shows; ``unknown_status`` replaces its status for a while.
+Each create hands its new resource the lifecycle faults meant for it (`FaultPlan.created`).
+A resource hidden by ``not_found_for`` lags behind for reads, as on a platform whose reads
+are served by a replica that has not caught up yet: until it shows, every GET that names it
+(or something it holds) is its 404, and lists and a project's detail leave it out; writes
+(a create in it or naming it, a delete, a cancel, inference) see it. ``unknown_status``
+replaces a status for a while.
 
 Where the spec is silent the emulator follows `conflicts` (``emu.conflicts``):
 
@@ -50,7 +53,6 @@ from ._resources import (
     Resource,
     Tracked,
     TrainingJob,
-    lookup,
     new_id,
     visible_only,
 )
@@ -61,6 +63,7 @@ Conflicts = Literal["allow", "refuse"]
 """What the emulator does where the spec is silent (see the module docstring)."""
 CONFLICT_POLICIES: tuple[Conflicts, ...] = get_args(Conflicts)
 S = TypeVar("S", bound=msgspec.Struct)
+R = TypeVar("R", bound=Resource)
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
 
@@ -105,11 +108,11 @@ class Platform:
         base_models: Iterable[m.BaseModelSummary],
         conflicts: Conflicts,
         deployments: Mapping[str, Iterable[str]],
-        faults: FaultPlan | None = None,
     ) -> None:
         self.clock = clock
-        self.faults = FaultPlan() if faults is None else faults
-        """Where each new resource takes its lifecycle faults from (``emu.faults``)."""
+        self.faults = FaultPlan()
+        """``emu.faults``: the server takes the request faults, each create the lifecycle
+        faults meant for what it makes."""
         self.base_models = catalog(base_models)
         self.scripts = Scripts()
         self.conflicts = conflicts
@@ -298,12 +301,12 @@ class Platform:
         current deployment script."""
         project = self._project(call)
         body = call.decode(m.CreateDeploymentRequestBody)
-        now = self.clock.now()
-        job = lookup(project.training_jobs, body.training_job_id, now)
+        job = project.training_jobs.get(body.training_job_id)
         if job is None:
             raise invalid(
                 f"training job {body.training_job_id!r} not found in project {project.id!r}"
             )
+        now = self.clock.now()
         phase = job.phase(now)
         if phase.status != "Success":
             raise invalid(
@@ -417,32 +420,38 @@ class Platform:
 
     # --- lookups --------------------------------------------------------------------------
 
-    # Each finds what the path names, if it can be seen now (else its 404).
+    def _find(self, call: Call, resources: Mapping[str, R], id: str) -> R | None:
+        """The resource `id` of `resources`, unless there is none or `call` is a read
+        (a GET) and it cannot be seen yet (``not_found_for``)."""
+        resource = resources.get(id)
+        reading = call.operation.method == "GET"
+        hidden = resource is not None and reading and not resource.visible(self.clock.now())
+        return None if hidden else resource
 
     def _project(self, call: Call) -> Project:
         project_id = call.params["project_id"]
-        project = lookup(self.projects, project_id, self.clock.now())
+        project = self._find(call, self.projects, project_id)
         if project is None:
             raise not_found("project", project_id)
         return project
 
     def _dataset(self, call: Call) -> tuple[Project, Dataset]:
         project = self._project(call)
-        dataset = lookup(project.datasets, call.params["dataset_id"], self.clock.now())
+        dataset = self._find(call, project.datasets, call.params["dataset_id"])
         if dataset is None:
             raise not_found("dataset", call.params["dataset_id"], project.id)
         return project, dataset
 
     def _training_job(self, call: Call) -> tuple[Project, TrainingJob]:
         project = self._project(call)
-        job = lookup(project.training_jobs, call.params["training_job_id"], self.clock.now())
+        job = self._find(call, project.training_jobs, call.params["training_job_id"])
         if job is None:
             raise not_found("training_job", call.params["training_job_id"], project.id)
         return project, job
 
     def _deployment(self, call: Call) -> tuple[Project, Deployment]:
         project = self._project(call)
-        deployment = lookup(project.deployments, call.params["deployment_id"], self.clock.now())
+        deployment = self._find(call, project.deployments, call.params["deployment_id"])
         if deployment is None:
             raise not_found("deployment", call.params["deployment_id"], project.id)
         return project, deployment
@@ -467,9 +476,8 @@ class Platform:
 
 
 def _usable(project: Project, dataset_id: str, field: str, now: float) -> Dataset:
-    """The dataset a training job names, if it is the project's, can be seen and is
-    processed (else 400)."""
-    dataset = lookup(project.datasets, dataset_id, now)
+    """The dataset a training job names, if it is the project's and processed (else 400)."""
+    dataset = project.datasets.get(dataset_id)
     if dataset is None:
         raise invalid(f"{field}: dataset {dataset_id!r} not found in project {project.id!r}")
     if not dataset.is_uploaded(now):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -49,8 +49,8 @@ class Resource:
     """What every resource has: when it becomes visible (``not_found_for``)."""
 
     visible_from: float = -math.inf
-    """Before this time it answers 404 and is left out of lists; by default, always
-    visible."""
+    """Before this time reads (GETs) do not see it: it answers 404 and lists leave it out;
+    by default, always visible."""
 
     def visible(self, now: float) -> bool:
         """Whether it can be seen at `now`."""
@@ -78,12 +78,6 @@ R = TypeVar("R", bound=Resource)
 def visible_only(resources: Iterable[R], now: float) -> list[R]:
     """Those of `resources` that can be seen at `now`, in order."""
     return [resource for resource in resources if resource.visible(now)]
-
-
-def lookup(resources: Mapping[str, R], id: str, now: float) -> R | None:
-    """The resource `id` of `resources` if it can be seen at `now`, else None."""
-    resource = resources.get(id)
-    return resource if resource is not None and resource.visible(now) else None
 
 
 @dataclass(eq=False)

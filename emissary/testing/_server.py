@@ -207,15 +207,11 @@ class Emulator:
         # When each inference request in progress (by request id) should be done, for
         # 429s' retry-after-ms: an entry lives exactly as long as its request.
         self._busy_until: dict[str, float] = {}
-        self.faults = FaultPlan()
-        """Faults to inject into the next requests (``emu.faults.fail(2, status=503)``)
-        and resources (``emu.faults.not_found_for(10)``): see `FaultPlan`."""
         self._platform = Platform(
             clock=self.clock,
             base_models=base_models,
             conflicts=conflicts,
             deployments=_parse_deployments(deployments),
-            faults=self.faults,
         )
         self.requests: list[RecordedRequest] = []
         self._runner: web.AppRunner | None = None
@@ -229,6 +225,13 @@ class Emulator:
         """The lifecycle scripts of what is created next: ``emu.scripts.training =
         TrainingScript(...)`` (also ``.deployment``, ``.dataset``)."""
         return self._platform.scripts
+
+    @property
+    def faults(self) -> FaultPlan:
+        """Faults to inject into the next requests (``emu.faults.fail(2, status=503)``)
+        and the next resources created (``emu.faults.not_found_for(10)``): see
+        `FaultPlan`."""
+        return self._platform.faults
 
     @property
     def conflicts(self) -> Conflicts:
