@@ -51,8 +51,24 @@ TARGETS = (
 
 
 def sync_name(name: str) -> str:
-    """``AsyncCompletions`` -> ``Completions``."""
-    return name[len("Async") :] if name.startswith("Async") and name[5:6].isupper() else name
+    """``AsyncCompletions`` -> ``Completions``; ``_AsyncBatches`` -> ``_Batches``."""
+    private = "_" if name.startswith("_Async") else ""
+    bare = name[len(private) :]
+    if bare.startswith("Async") and bare[5:6].isupper():
+        return private + bare[len("Async") :]
+    return name
+
+
+def generic_bases(cls: ast.ClassDef) -> list[ast.Subscript]:
+    """The module's own generic bases of `cls` (``_AsyncBatches[Body, Result]``): their
+    methods are written once, in a sync generic base of the same name made sync."""
+    return [
+        base
+        for base in cls.bases
+        if isinstance(base, ast.Subscript)
+        and isinstance(base.value, ast.Name)
+        and base.value.id.startswith("_Async")
+    ]
 
 
 def sync_text(text: str) -> str:
@@ -141,14 +157,32 @@ def def_lines(name: str, params: list[str], returns: str) -> list[str]:
 
 
 def render_class(
-    cls: ast.ClassDef, is_client: bool, classes: dict[str, ast.ClassDef]
+    cls: ast.ClassDef, is_client: bool, classes: dict[str, ast.ClassDef], is_base: bool = False
 ) -> tuple[list[str], set[str]]:
     """The sync class for one async class, and the names its annotations use. `classes`:
-    the module's classes by name, for the raw twins (``get = raw(AsyncX.get)``)."""
+    the module's classes by name, for the raw twins (``get = raw(AsyncX.get)``). A generic
+    base (`is_base`: ``_AsyncBatches[Body, Result]``) becomes one whose methods use the
+    subclass's ``_inner`` and ``_runner``; a class with such bases inherits their twins."""
     name = sync_name(cls.name)
-    base = "(SyncClientBase)" if is_client else ""
-    lines = [f"class {name}{base}:", *docstring_lines(ast.get_docstring(cls), "    "), ""]
     used: set[str] = set()
+    if is_client:
+        base = "(SyncClientBase)"
+    elif is_base:
+        generic = next(b for b in cls.bases if ast.unparse(b).startswith("Generic["))
+        base = f"({ast.unparse(generic)})"
+        used |= _names(generic)
+    elif bases := generic_bases(cls):
+        base = f"({', '.join(annotation(b) for b in bases)})"
+        used |= set().union(*(_names(b) for b in bases))
+    else:
+        base = ""
+    lines = [f"class {name}{base}:", *docstring_lines(ast.get_docstring(cls), "    "), ""]
+    if is_base:
+        parameters = ast.unparse(generic).removeprefix("Generic")
+        lines += [f"    _inner: {cls.name}{parameters}", "    _runner: LoopThread", ""]
+        used |= {cls.name, "LoopThread"}
+    elif not is_client and generic_bases(cls):
+        lines += [f"    _inner: {cls.name}", ""]  # (the base's, narrowed)
     children: list[tuple[str, str]] = []
     body = cls.body
     for index, node in enumerate(body):
@@ -166,7 +200,7 @@ def render_class(
             children.append((attr, ast.unparse(node.annotation)))
             used |= _names(node.annotation)
 
-    if not is_client:
+    if not is_client and not is_base:
         # Every resource wraps its async twin (and the client, for its loop thread).
         lines += [
             f"    def __init__(self, inner: {cls.name}, client: SyncClientBase) -> None:",
@@ -182,6 +216,10 @@ def render_class(
         used |= {cls.name}
 
     for node in body:
+        if isinstance(node, ast.Assign) and all(
+            isinstance(t, ast.Name) and t.id.startswith("_") for t in node.targets
+        ):
+            continue  # private state (``_operation = ...``): the async twin's own
         if isinstance(node, ast.Assign):  # ``get = raw(AsyncX.get)``: a raw twin
             method, returns = _raw_twin(node, classes)
             lines += _sync_method(method, f"APIResponse[{annotation(returns)}]", is_client)
@@ -325,14 +363,30 @@ def render(target: Target) -> str:
     rel = target.source.relative_to(ROOT).as_posix()
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and not n.name.startswith("_")]
     by_name = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    bases = {
+        b.value.id: by_name[b.value.id]
+        for cls in classes
+        for b in generic_bases(cls)
+        if isinstance(b.value, ast.Name)
+    }
     body: list[str] = []
     used: set[str] = set()
-    for cls in classes:
-        lines, names = render_class(cls, target.is_client, by_name)
+    for cls, is_base in [*((c, True) for c in bases.values()), *((c, False) for c in classes)]:
+        lines, names = render_class(cls, target.is_client, by_name, is_base)
         body += [*lines, "", ""]
         used |= names
-    local = {sync_name(c.name) for c in classes}
-    imports = _imports(tree, used, local, target.is_client, [c.name for c in classes])
+    local = {sync_name(c.name) for c in [*classes, *bases.values()]}
+    type_vars = {
+        t.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and ast.unparse(node.value.func) == "TypeVar"
+        for t in node.targets
+        if isinstance(t, ast.Name) and t.id in used
+    }
+    async_names = [c.name for c in classes] + list(bases) + sorted(type_vars)
+    imports = _imports(tree, used, local | type_vars, target.is_client, async_names)
     header = [
         f'"""The sync facade of {rel}: each class runs its async twin',
         "on a private loop.",
@@ -400,6 +454,8 @@ def _imports(
     module = "client" if is_client else "resources"
     plain.append(f"from .._async.{module} import {', '.join(classes)}")
     plain.append("from .base import SyncClientBase")
+    if "LoopThread" in used:
+        checking.append("from .._loop import LoopThread")
     if checking:
         plain.append("from typing import TYPE_CHECKING")
         plain += ["", "if TYPE_CHECKING:", *(f"    {line}" for line in checking)]

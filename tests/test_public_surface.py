@@ -268,7 +268,8 @@ def _twins() -> list[tuple[type, type]]:
     pairs: list[tuple[type, type]] = [(EmissaryClient, AsyncEmissaryClient)]
     for name, cls in vars(sync_resources).items():
         if isinstance(cls, type) and cls.__module__ == sync_resources.__name__:
-            pairs.append((cls, getattr(async_resources, "Async" + name)))
+            private = "_" if name.startswith("_") else ""  # a generic base: _Batches
+            pairs.append((cls, getattr(async_resources, f"{private}Async{name[len(private):]}")))
     return pairs
 
 

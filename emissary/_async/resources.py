@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from .. import _operations as ops
 from .. import _waiters as waiters
@@ -70,6 +70,10 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+Body = TypeVar("Body")
+"""A batch row's request body."""
+Result = TypeVar("Result")
+"""What a batch row's call returns."""
 
 
 def raw(
@@ -445,8 +449,127 @@ class AsyncTrainingJobsWithRawResponse(_Resource):
 # --- inference on a deployment --------------------------------------------------------------
 
 
-class AsyncCompletions(_Resource):
+class _AsyncBatches(_Resource, Generic[Body, Result]):
+    """``batch`` and ``iter_batch`` of an inference endpoint (completions, chat,
+    embeddings, classification), written once: each endpoint's class names its row in
+    `emissary._operations` (`_operation`) and its request and result types."""
+
+    _operation: Operation[Any]
+
+    async def batch(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        requests: Iterable[Body] | AsyncIterable[Body],
+        concurrency: Concurrency = "auto",
+        max_concurrency: int = 64,
+        requests_per_minute: float | None = None,
+        retries: RetryConfig | None = None,
+        timeout_ms: float | None = None,
+        progress: Progress = False,
+    ) -> list[BatchOutcome[Result]]:
+        """Call the endpoint for every request body in `requests`, many at once.
+
+        Arguments:
+            project_id, deployment_id: as for `create`, for every row.
+            requests: the request bodies (dicts or Structs, as `create` takes them): any
+                iterable (a list, a generator) or async iterable.
+            concurrency: ``"auto"`` (default) adapts the requests in flight to what the
+                server takes: more while it answers, fewer on 429, 503 and timeouts; or a
+                fixed number never exceeded.
+            max_concurrency: the most requests in flight under ``"auto"`` (default 64).
+            requests_per_minute: a cap on the rate of requests (retries included).
+            retries, timeout_ms: as for `create`, for every row's call.
+            progress: True draws a progress bar on stderr; a callable is called with
+                (done, failed, total) as rows finish (total is None for a generator).
+
+        Each row is one call with its own ``Idempotency-Key`` and the client's retries,
+        retry budget and deadlines; a 429 or 503 carrying ``Retry-After`` holds every new
+        request of the batch until then.
+
+        Returns:
+            One `models.BatchResult` per input, in input order: ``.result`` (what `create`
+            returns; ``.completion`` too) or ``.error`` (a row's failure, bad input
+            included, never aborts the batch). ``if result.ok:`` tells them apart.
+
+        Raises:
+            ConfigurationError: an option is invalid. RequestValidationError: a bad id
+            (before any I/O).
+        """
+        return await collect(
+            self._batch(
+                project_id, deployment_id, requests, concurrency, max_concurrency,
+                requests_per_minute, retries, timeout_ms, progress, ordered=False,
+            )
+        )  # fmt: skip
+
+    def iter_batch(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        requests: Iterable[Body] | AsyncIterable[Body],
+        concurrency: Concurrency = "auto",
+        max_concurrency: int = 64,
+        requests_per_minute: float | None = None,
+        retries: RetryConfig | None = None,
+        timeout_ms: float | None = None,
+        progress: Progress = False,
+        ordered: bool = False,
+    ) -> AsyncIterator[BatchOutcome[Result]]:
+        """`batch`, lazily: yields each `models.BatchResult` as its row finishes (in input
+        order with `ordered`), pulling inputs only as rows finish, so memory stays bounded
+        for any input. Stopping early (leaving the loop, then closing or dropping the
+        iterator) cancels the rows in flight."""
+        return self._batch(
+            project_id, deployment_id, requests, concurrency, max_concurrency,
+            requests_per_minute, retries, timeout_ms, progress, ordered=ordered,
+        )  # fmt: skip
+
+    def _batch(
+        self,
+        project_id: str,
+        deployment_id: str,
+        requests: Iterable[Any] | AsyncIterable[Any],
+        concurrency: Concurrency,
+        max_concurrency: int,
+        requests_per_minute: float | None,
+        retries: RetryConfig | None,
+        timeout_ms: float | None,
+        progress: Progress,
+        *,
+        ordered: bool,
+    ) -> Batch[Result]:
+        ids = (project_id, deployment_id)
+        operation = self._operation
+        fill_path(operation, ids)  # bad ids fail here, not in every row
+
+        def describe(body: Any) -> Request:
+            return build_request(operation, ids, body, _NO_OPTIONS)
+
+        return Batch(
+            self._client,
+            describe,
+            requests,
+            concurrency=concurrency,
+            max_concurrency=max_concurrency,
+            requests_per_minute=requests_per_minute,
+            retries=retries,
+            timeout_ms=timeout_ms,
+            progress=progress,
+            ordered=ordered,
+        )
+
+
+class AsyncCompletions(
+    _AsyncBatches[
+        CompletionRequest | CompletionRequestDict, GetCompletionsFromDeploymentResponseBody
+    ]
+):
     """Completions from a deployment: ``client.deployments.completions``."""
+
+    _operation = ops.COMPLETIONS
 
     with_raw_response: AsyncCompletionsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
@@ -493,111 +616,6 @@ class AsyncCompletions(_Resource):
         ids = (project_id, deployment_id)
         return await self._call(ops.COMPLETIONS, ids, request_body, options)
 
-    async def batch(
-        self,
-        *,
-        project_id: str,
-        deployment_id: str,
-        requests: Iterable[CompletionRequest | CompletionRequestDict]
-        | AsyncIterable[CompletionRequest | CompletionRequestDict],
-        concurrency: Concurrency = "auto",
-        max_concurrency: int = 64,
-        requests_per_minute: float | None = None,
-        retries: RetryConfig | None = None,
-        timeout_ms: float | None = None,
-        progress: Progress = False,
-    ) -> list[BatchOutcome[GetCompletionsFromDeploymentResponseBody]]:
-        """Get a completion for every request body in `requests`, many at once.
-
-        Arguments:
-            project_id, deployment_id: as for `create`, for every row.
-            requests: the request bodies (dicts or Structs): any iterable (a list, a
-                generator) or async iterable.
-            concurrency: ``"auto"`` (default) adapts the requests in flight to what the
-                server takes: more while it answers, fewer on 429, 503 and timeouts; or a
-                fixed number never exceeded.
-            max_concurrency: the most requests in flight under ``"auto"`` (default 64).
-            requests_per_minute: a cap on the rate of requests (retries included).
-            retries, timeout_ms: as for `create`, for every row's call.
-            progress: True draws a progress bar on stderr; a callable is called with
-                (done, failed, total) as rows finish (total is None for a generator).
-
-        Each row is one call with its own ``Idempotency-Key`` and the client's retries,
-        retry budget and deadlines; a 429 or 503 carrying ``Retry-After`` holds every new
-        request of the batch until then.
-
-        Returns:
-            One `models.BatchResult` per input, in input order: ``.completion`` or
-            ``.error`` (a row's failure, bad input included, never aborts the batch).
-
-        Raises:
-            ConfigurationError: an option is invalid. RequestValidationError: a bad id
-            (before any I/O).
-        """
-        return await collect(
-            self._batch(
-                project_id, deployment_id, requests, concurrency, max_concurrency,
-                requests_per_minute, retries, timeout_ms, progress, ordered=False,
-            )
-        )  # fmt: skip
-
-    def iter_batch(
-        self,
-        *,
-        project_id: str,
-        deployment_id: str,
-        requests: Iterable[CompletionRequest | CompletionRequestDict]
-        | AsyncIterable[CompletionRequest | CompletionRequestDict],
-        concurrency: Concurrency = "auto",
-        max_concurrency: int = 64,
-        requests_per_minute: float | None = None,
-        retries: RetryConfig | None = None,
-        timeout_ms: float | None = None,
-        progress: Progress = False,
-        ordered: bool = False,
-    ) -> AsyncIterator[BatchOutcome[GetCompletionsFromDeploymentResponseBody]]:
-        """`batch`, lazily: yields each `models.BatchResult` as its row finishes (in input
-        order with `ordered`), pulling inputs only as rows finish, so memory stays bounded
-        for any input. Stopping early (leaving the loop, then closing or dropping the
-        iterator) cancels the rows in flight."""
-        return self._batch(
-            project_id, deployment_id, requests, concurrency, max_concurrency,
-            requests_per_minute, retries, timeout_ms, progress, ordered=ordered,
-        )  # fmt: skip
-
-    def _batch(
-        self,
-        project_id: str,
-        deployment_id: str,
-        requests: Iterable[Any] | AsyncIterable[Any],
-        concurrency: Concurrency,
-        max_concurrency: int,
-        requests_per_minute: float | None,
-        retries: RetryConfig | None,
-        timeout_ms: float | None,
-        progress: Progress,
-        *,
-        ordered: bool,
-    ) -> Batch[GetCompletionsFromDeploymentResponseBody]:
-        ids = (project_id, deployment_id)
-        fill_path(ops.COMPLETIONS, ids)  # bad ids fail here, not in every row
-
-        def describe(body: Any) -> Request:
-            return build_request(ops.COMPLETIONS, ids, body, _NO_OPTIONS)
-
-        return Batch(
-            self._client,
-            describe,
-            requests,
-            concurrency=concurrency,
-            max_concurrency=max_concurrency,
-            requests_per_minute=requests_per_minute,
-            retries=retries,
-            timeout_ms=timeout_ms,
-            progress=progress,
-            ordered=ordered,
-        )
-
 
 class AsyncCompletionsWithRawResponse(_Resource):
     """``client.deployments.completions.with_raw_response``: each operation returns the
@@ -607,8 +625,16 @@ class AsyncCompletionsWithRawResponse(_Resource):
     create = raw(AsyncCompletions.create)
 
 
-class AsyncChatCompletions(_Resource):
+class AsyncChatCompletions(
+    _AsyncBatches[
+        GetChatCompletionsFromDeploymentRequestBody
+        | GetChatCompletionsFromDeploymentRequestBodyTypedDict,
+        GetChatCompletionsFromDeploymentResponseBody,
+    ]
+):
     """Chat completions from a deployment: ``client.deployments.chat.completions``."""
+
+    _operation = ops.CHAT
 
     with_raw_response: AsyncChatCompletionsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
@@ -653,8 +679,15 @@ class AsyncChat(_Resource):
         self.completions = AsyncChatCompletions(client)
 
 
-class AsyncEmbeddings(_Resource):
+class AsyncEmbeddings(
+    _AsyncBatches[
+        GetEmbeddingsFromDeploymentRequestBody | GetEmbeddingsFromDeploymentRequestBodyTypedDict,
+        GetEmbeddingsFromDeploymentResponseBody,
+    ]
+):
     """Embeddings from a deployment: ``client.deployments.embeddings``."""
+
+    _operation = ops.EMBEDDINGS
 
     with_raw_response: AsyncEmbeddingsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
@@ -686,8 +719,16 @@ class AsyncEmbeddingsWithRawResponse(_Resource):
     create = raw(AsyncEmbeddings.create)
 
 
-class AsyncClassification(_Resource):
+class AsyncClassification(
+    _AsyncBatches[
+        GetClassificationFromDeploymentRequestBody
+        | GetClassificationFromDeploymentRequestBodyTypedDict,
+        GetClassificationFromDeploymentResponseBody,
+    ]
+):
     """Classification by a deployment: ``client.deployments.classification``."""
+
+    _operation = ops.CLASSIFICATION
 
     with_raw_response: AsyncClassificationWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic
 
 from .._async.resources import (
     AsyncBaseModels,
@@ -30,6 +30,9 @@ from .._async.resources import (
     AsyncProjectsWithRawResponse,
     AsyncTrainingJobs,
     AsyncTrainingJobsWithRawResponse,
+    Body,
+    Result,
+    _AsyncBatches,
 )
 from .._batch import Concurrency, Progress
 from .._upload import UploadFile
@@ -74,6 +77,107 @@ from .base import SyncClientBase
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+    from .._loop import LoopThread
+
+
+class _Batches(Generic[Body, Result]):
+    """``batch`` and ``iter_batch`` of an inference endpoint (completions, chat,
+    embeddings, classification), written once: each endpoint's class names its row in
+    `emissary._operations` (`_operation`) and its request and result types.
+    """
+
+    _inner: _AsyncBatches[Body, Result]
+    _runner: LoopThread
+
+    def batch(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        requests: Iterable[Body],
+        concurrency: Concurrency = "auto",
+        max_concurrency: int = 64,
+        requests_per_minute: float | None = None,
+        retries: RetryConfig | None = None,
+        timeout_ms: float | None = None,
+        progress: Progress = False,
+    ) -> list[BatchOutcome[Result]]:
+        """Call the endpoint for every request body in `requests`, many at once.
+
+        Arguments:
+            project_id, deployment_id: as for `create`, for every row.
+            requests: the request bodies (dicts or Structs, as `create` takes them): any
+                iterable (a list, a generator) or async iterable.
+            concurrency: ``"auto"`` (default) adapts the requests in flight to what the
+                server takes: more while it answers, fewer on 429, 503 and timeouts; or a
+                fixed number never exceeded.
+            max_concurrency: the most requests in flight under ``"auto"`` (default 64).
+            requests_per_minute: a cap on the rate of requests (retries included).
+            retries, timeout_ms: as for `create`, for every row's call.
+            progress: True draws a progress bar on stderr; a callable is called with
+                (done, failed, total) as rows finish (total is None for a generator).
+
+        Each row is one call with its own ``Idempotency-Key`` and the client's retries,
+        retry budget and deadlines; a 429 or 503 carrying ``Retry-After`` holds every new
+        request of the batch until then.
+
+        Returns:
+            One `models.BatchResult` per input, in input order: ``.result`` (what `create`
+            returns; ``.completion`` too) or ``.error`` (a row's failure, bad input
+            included, never aborts the batch). ``if result.ok:`` tells them apart.
+
+        Raises:
+            ConfigurationError: an option is invalid. RequestValidationError: a bad id
+            (before any I/O).
+        """
+        return self._runner.run(
+            self._inner.batch(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                requests=requests,
+                concurrency=concurrency,
+                max_concurrency=max_concurrency,
+                requests_per_minute=requests_per_minute,
+                retries=retries,
+                timeout_ms=timeout_ms,
+                progress=progress,
+            )
+        )
+
+    def iter_batch(
+        self,
+        *,
+        project_id: str,
+        deployment_id: str,
+        requests: Iterable[Body],
+        concurrency: Concurrency = "auto",
+        max_concurrency: int = 64,
+        requests_per_minute: float | None = None,
+        retries: RetryConfig | None = None,
+        timeout_ms: float | None = None,
+        progress: Progress = False,
+        ordered: bool = False,
+    ) -> Iterator[BatchOutcome[Result]]:
+        """`batch`, lazily: yields each `models.BatchResult` as its row finishes (in input
+        order with `ordered`), pulling inputs only as rows finish, so memory stays bounded
+        for any input. Stopping early (leaving the loop, then closing or dropping the
+        iterator) cancels the rows in flight.
+        """
+        return self._runner.iterate(
+            self._inner.iter_batch(
+                project_id=project_id,
+                deployment_id=deployment_id,
+                requests=requests,
+                concurrency=concurrency,
+                max_concurrency=max_concurrency,
+                requests_per_minute=requests_per_minute,
+                retries=retries,
+                timeout_ms=timeout_ms,
+                progress=progress,
+                ordered=ordered,
+            )
+        )
 
 
 class BaseModels:
@@ -865,8 +969,12 @@ class TrainingJobsWithRawResponse:
         )
 
 
-class Completions:
+class Completions(
+    _Batches[CompletionRequest | CompletionRequestDict, GetCompletionsFromDeploymentResponseBody]
+):
     """Completions from a deployment: ``client.deployments.completions``."""
+
+    _inner: AsyncCompletions
 
     with_raw_response: CompletionsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
@@ -918,94 +1026,6 @@ class Completions:
                 deployment_id=deployment_id,
                 request_body=request_body,
                 **options,
-            )
-        )
-
-    def batch(
-        self,
-        *,
-        project_id: str,
-        deployment_id: str,
-        requests: Iterable[CompletionRequest | CompletionRequestDict],
-        concurrency: Concurrency = "auto",
-        max_concurrency: int = 64,
-        requests_per_minute: float | None = None,
-        retries: RetryConfig | None = None,
-        timeout_ms: float | None = None,
-        progress: Progress = False,
-    ) -> list[BatchOutcome[GetCompletionsFromDeploymentResponseBody]]:
-        """Get a completion for every request body in `requests`, many at once.
-
-        Arguments:
-            project_id, deployment_id: as for `create`, for every row.
-            requests: the request bodies (dicts or Structs): any iterable (a list, a
-                generator) or async iterable.
-            concurrency: ``"auto"`` (default) adapts the requests in flight to what the
-                server takes: more while it answers, fewer on 429, 503 and timeouts; or a
-                fixed number never exceeded.
-            max_concurrency: the most requests in flight under ``"auto"`` (default 64).
-            requests_per_minute: a cap on the rate of requests (retries included).
-            retries, timeout_ms: as for `create`, for every row's call.
-            progress: True draws a progress bar on stderr; a callable is called with
-                (done, failed, total) as rows finish (total is None for a generator).
-
-        Each row is one call with its own ``Idempotency-Key`` and the client's retries,
-        retry budget and deadlines; a 429 or 503 carrying ``Retry-After`` holds every new
-        request of the batch until then.
-
-        Returns:
-            One `models.BatchResult` per input, in input order: ``.completion`` or
-            ``.error`` (a row's failure, bad input included, never aborts the batch).
-
-        Raises:
-            ConfigurationError: an option is invalid. RequestValidationError: a bad id
-            (before any I/O).
-        """
-        return self._runner.run(
-            self._inner.batch(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                requests=requests,
-                concurrency=concurrency,
-                max_concurrency=max_concurrency,
-                requests_per_minute=requests_per_minute,
-                retries=retries,
-                timeout_ms=timeout_ms,
-                progress=progress,
-            )
-        )
-
-    def iter_batch(
-        self,
-        *,
-        project_id: str,
-        deployment_id: str,
-        requests: Iterable[CompletionRequest | CompletionRequestDict],
-        concurrency: Concurrency = "auto",
-        max_concurrency: int = 64,
-        requests_per_minute: float | None = None,
-        retries: RetryConfig | None = None,
-        timeout_ms: float | None = None,
-        progress: Progress = False,
-        ordered: bool = False,
-    ) -> Iterator[BatchOutcome[GetCompletionsFromDeploymentResponseBody]]:
-        """`batch`, lazily: yields each `models.BatchResult` as its row finishes (in input
-        order with `ordered`), pulling inputs only as rows finish, so memory stays bounded
-        for any input. Stopping early (leaving the loop, then closing or dropping the
-        iterator) cancels the rows in flight.
-        """
-        return self._runner.iterate(
-            self._inner.iter_batch(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                requests=requests,
-                concurrency=concurrency,
-                max_concurrency=max_concurrency,
-                requests_per_minute=requests_per_minute,
-                retries=retries,
-                timeout_ms=timeout_ms,
-                progress=progress,
-                ordered=ordered,
             )
         )
 
@@ -1066,8 +1086,16 @@ class CompletionsWithRawResponse:
         )
 
 
-class ChatCompletions:
+class ChatCompletions(
+    _Batches[
+        GetChatCompletionsFromDeploymentRequestBody
+        | GetChatCompletionsFromDeploymentRequestBodyTypedDict,
+        GetChatCompletionsFromDeploymentResponseBody,
+    ]
+):
     """Chat completions from a deployment: ``client.deployments.chat.completions``."""
+
+    _inner: AsyncChatCompletions
 
     with_raw_response: ChatCompletionsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
@@ -1147,8 +1175,15 @@ class Chat:
         self.completions = ChatCompletions(inner.completions, client)
 
 
-class Embeddings:
+class Embeddings(
+    _Batches[
+        GetEmbeddingsFromDeploymentRequestBody | GetEmbeddingsFromDeploymentRequestBodyTypedDict,
+        GetEmbeddingsFromDeploymentResponseBody,
+    ]
+):
     """Embeddings from a deployment: ``client.deployments.embeddings``."""
+
+    _inner: AsyncEmbeddings
 
     with_raw_response: EmbeddingsWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
@@ -1213,8 +1248,16 @@ class EmbeddingsWithRawResponse:
         )
 
 
-class Classification:
+class Classification(
+    _Batches[
+        GetClassificationFromDeploymentRequestBody
+        | GetClassificationFromDeploymentRequestBodyTypedDict,
+        GetClassificationFromDeploymentResponseBody,
+    ]
+):
     """Classification by a deployment: ``client.deployments.classification``."""
+
+    _inner: AsyncClassification
 
     with_raw_response: ClassificationWithRawResponse
     """The same operations, returning the HTTP response (`models.APIResponse`)."""
