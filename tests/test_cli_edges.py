@@ -261,7 +261,8 @@ def interrupted_run(emu: Emulator, tmp_path: Path) -> tuple[Path, Path]:
 def test_the_state_file_remembers_the_input(emu: Emulator, tmp_path: Path) -> None:
     source, output = interrupted_run(emu, tmp_path)
     state = json.loads(Path(f"{output}.emissary").read_text())
-    assert set(state) == {"run_id", "project_id", "deployment_id", "input_sha256"}
+    assert set(state) == {"run_id", "project_id", "deployment_id", "endpoint", "input_sha256"}
+    assert state["endpoint"] == "completions"
     assert state["input_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
     before, sent = output.read_bytes(), len(emu.requests)
     other = write_input(tmp_path / "other.jsonl", 6, {0: body(100)})

@@ -269,7 +269,7 @@ def _twins() -> list[tuple[type, type]]:
     for name, cls in vars(sync_resources).items():
         if isinstance(cls, type) and cls.__module__ == sync_resources.__name__:
             private = "_" if name.startswith("_") else ""  # a generic base: _Batches
-            pairs.append((cls, getattr(async_resources, f"{private}Async{name[len(private):]}")))
+            pairs.append((cls, getattr(async_resources, f"{private}Async{name[len(private) :]}")))
     return pairs
 
 

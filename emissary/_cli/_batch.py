@@ -1,11 +1,18 @@
 """``emissary batch``: every line of a JSONL file through one of a deployment's inference
-endpoints, into a JSONL file, resumable. Only the standard library at the top (``emissary
---help`` imports this module for `BATCH_EPILOG`); the run imports what it needs.
+endpoints, into a JSONL file, resumable. Only the standard library at the top; the run
+imports what it needs.
 
 Exit status: 0 every row succeeded; 1 some rows failed; 2 usage or configuration error,
 found before anything is sent; 4 stopped because INPUT could not be read or OUTPUT written
 (a full or read-only file system, a closed pipe): the rows written are kept, and
 ``--resume`` finishes the run; 130 interrupted (SIGINT); 143 terminated (SIGTERM).
+
+``--endpoint`` (`ENDPOINTS`) says where each row goes: ``completions`` (the default),
+``chat`` (a body holds ``messages``), ``embeddings`` (``source_sentence`` and
+``target_sentence``) or ``classification`` (``source_sentence``); each body is checked as
+that endpoint's request body. An OUTPUT row holds the result under the endpoint's key
+(`ENDPOINTS`: ``completion`` for completions and chat, ``embedding``, ``classification``)
+as ``{"id": ..., "response": ...}``, the response as the API gave it.
 
 ``emissary batch`` INPUT lines: a request body object, or ``{"custom_id": "...", "body":
 {...}}``. A line holding a ``custom_id`` or a ``body`` key is the latter and holds nothing
@@ -27,9 +34,10 @@ given. ``-o -`` writes the rows to stdout, with no state file and no ``--resume`
 dropped), runs every other input line again, and gives each row the same
 ``Idempotency-Key`` as before: keys derive from the run's id and the row's line number.
 The state file ``OUTPUT.emissary``, written beside OUTPUT as a run starts, holds that run's
-``run_id``, ``project_id``, ``deployment_id`` and ``input_sha256`` (the SHA-256 of INPUT's
-bytes; null for stdin or a pipe, which can be read only once). ``--resume`` checks it all
-before it touches OUTPUT, and refuses (exit 2) another deployment, another input (checked
+``run_id``, ``project_id``, ``deployment_id``, ``endpoint`` and ``input_sha256`` (the SHA-256
+of INPUT's bytes; null for stdin or a pipe, which can be read only once). ``--resume``
+checks it all before it touches OUTPUT, and refuses (exit 2) another deployment, another
+endpoint (a state file without one is a completions run's), another input (checked
 when both runs read a regular file), or a state file it cannot use. Deleting the state
 file is the way out of a refusal: the next ``--resume`` then starts a fresh key series
 (rows sent again get new Idempotency-Keys, so a row that was in flight may be generated
@@ -64,17 +72,14 @@ from ._common import (
 FSYNC_INTERVAL_S = 1.0
 STATE_SUFFIX = ".emissary"
 _ENVELOPE = frozenset({"custom_id", "body"})
-
-BATCH_EPILOG = (
-    "Blank lines of INPUT are skipped; a row's index is its line number (from 0). "
-    "OUTPUT.emissary, beside OUTPUT, is the run's state: its id (the root of the rows' "
-    "Idempotency-Keys), the project and deployment, and the SHA-256 of INPUT (none for "
-    "stdin or a pipe). --resume refuses another deployment, another input or an unusable "
-    "state file, before touching OUTPUT. Deleting the state file starts a fresh key series: "
-    "rows sent again get new Idempotency-Keys. Exit status: 0 every row succeeded, 1 some "
-    "failed, 2 usage (nothing sent), 4 stopped: INPUT could not be read or OUTPUT written "
-    "(the rows written are kept: fix it, then --resume), 130 interrupted, 143 terminated."
-)
+ENDPOINTS = {
+    "completions": ("COMPLETIONS", "completion"),
+    "chat": ("CHAT", "completion"),
+    "embeddings": ("EMBEDDINGS", "embedding"),
+    "classification": ("CLASSIFICATION", "classification"),
+}
+"""Each ``--endpoint``: its operation (a row of `emissary._operations`, by name) and the
+key of an OUTPUT row that holds its result."""
 
 
 # --- batch: input ------------------------------------------------------------------------
@@ -258,8 +263,9 @@ def _not_empty(path: str) -> bool:
     return os.path.exists(path) and os.path.getsize(path) > 0
 
 
-def _finished_rows(path: str) -> tuple[set[int], bytes | None]:
-    """The input lines OUTPUT already answers with a completion, and what OUTPUT is to hold
+def _finished_rows(path: str, key: str) -> tuple[set[int], bytes | None]:
+    """The input lines OUTPUT already answers with a result (under `key`), and what OUTPUT
+    is to hold
     so that each row appears once: its lines without the others (failed rows, a torn last
     line), or None when there is nothing to drop. Only reads."""
     import json
@@ -286,7 +292,7 @@ def _finished_rows(path: str) -> tuple[set[int], bytes | None]:
             isinstance(index, int)
             and not isinstance(index, bool)
             and row.get("error") is None
-            and row.get("completion") is not None
+            and row.get(key) is not None
             and index not in done
         ):
             done.add(index)
@@ -344,6 +350,7 @@ def _load_state(path: str) -> dict[str, Any] | None:
                 isinstance(state.get(k), str) for k in ("run_id", "project_id", "deployment_id")
             )
             and isinstance(state.get("input_sha256", 0), str | None)
+            and state.get("endpoint", "completions") in ENDPOINTS
         )
         if usable:
             uuid.UUID(state["run_id"])
@@ -359,7 +366,7 @@ def _load_state(path: str) -> dict[str, Any] | None:
 
 
 def _start_run(
-    output: str, resume: bool, rows: _Input, target: tuple[str, str]
+    output: str, resume: bool, rows: _Input, target: tuple[str, str], endpoint: str
 ) -> tuple[uuid.UUID, _Output]:
     """The run's id (the root of its rows' Idempotency-Keys) and OUTPUT open for its rows.
     With `resume`, the run in OUTPUT: its state and rows are checked before OUTPUT is
@@ -375,6 +382,12 @@ def _start_run(
                 f"{output} holds a run for {state['project_id']}/{state['deployment_id']}, "
                 f"not {target[0]}/{target[1]}"
             )
+        if state.get("endpoint", "completions") != endpoint:
+            raise UsageError(
+                f"{output} holds a run of the {state.get('endpoint', 'completions')} "
+                f"endpoint, not {endpoint}: resume with that --endpoint, or choose another "
+                "OUTPUT"
+            )
         if (
             None not in (state["input_sha256"], rows.sha256)
             and state["input_sha256"] != rows.sha256
@@ -383,7 +396,8 @@ def _start_run(
                 f"{output} holds the run of another input than {rows.name} (their SHA-256 "
                 "differ): resume with that input, or choose another OUTPUT"
             )
-    done, rewritten = _finished_rows(output) if resume else (set(), None)
+    key = ENDPOINTS[endpoint][1]
+    done, rewritten = _finished_rows(output, key) if resume else (set(), None)
     rows.skip = done
     if rewritten is not None:
         _replace(output, rewritten)
@@ -393,6 +407,7 @@ def _start_run(
             "run_id": str(uuid.uuid4()),
             "project_id": target[0],
             "deployment_id": target[1],
+            "endpoint": endpoint,
             "input_sha256": rows.sha256,
         }
         try:
@@ -411,8 +426,8 @@ def main(options: argparse.Namespace) -> int:
     or sending anything, then run."""
     import uuid
 
+    from .. import _operations as ops
     from .._batch import check_batch_options
-    from .._operations import COMPLETIONS
     from .._protocol import fill_path
     from ..errors import ConfigurationError, RequestValidationError
 
@@ -426,7 +441,9 @@ def main(options: argparse.Namespace) -> int:
             ) from None
     try:
         check_batch_options(concurrency, options.max_concurrency, options.rpm, False)
-        fill_path(COMPLETIONS, (options.project, options.deployment))
+        fill_path(
+            getattr(ops, ENDPOINTS[options.endpoint][0]), (options.project, options.deployment)
+        )
     except (ConfigurationError, RequestValidationError) as exc:
         raise UsageError(str(exc)) from None
     output = options.output
@@ -443,7 +460,7 @@ def main(options: argparse.Namespace) -> int:
         run_id, sink = uuid.uuid4(), _Output(output)
     else:
         target = (options.project, options.deployment)
-        run_id, sink = _start_run(output, options.resume, rows, target)
+        run_id, sink = _start_run(output, options.resume, rows, target, options.endpoint)
     progress = sys.stderr.isatty() if options.progress is None else options.progress
     return run(_execute(options, sdk, rows, run_id, sink, concurrency, progress))
 
@@ -461,17 +478,19 @@ async def _execute(
     import time
     import uuid
 
+    from .. import _operations as ops
     from .._batch import Batch
-    from .._operations import COMPLETIONS
     from .._protocol import build_request
     from ..errors import BatchInputError, RequestValidationError
+
+    operation, key = getattr(ops, ENDPOINTS[options.endpoint][0]), ENDPOINTS[options.endpoint][1]
 
     def describe(line: _Line) -> Any:
         if line.problem is not None:
             raise RequestValidationError(line.problem, field="line")
-        key = str(uuid.uuid5(run_id, str(line.number)))
+        idempotency_key = str(uuid.uuid5(run_id, str(line.number)))
         ids = (options.project, options.deployment)
-        return build_request(COMPLETIONS, ids, line.body, {"idempotency_key": key})
+        return build_request(operation, ids, line.body, {"idempotency_key": idempotency_key})
 
     started = time.monotonic()
     succeeded = failed = 0
@@ -495,7 +514,7 @@ async def _execute(
             try:
                 while chunk := await batch.anext_ready():
                     for result in chunk:
-                        data, ok = _output_line(rows.pending.pop(result.index), result)
+                        data, ok = _output_line(rows.pending.pop(result.index), result, key)
                         try:
                             sink.write(data)
                         except OSError as exc:
@@ -525,25 +544,28 @@ async def _execute(
     return EXIT_OK if failed == 0 else EXIT_FAILED
 
 
-def _output_line(line: _Line, result: BatchResult[Any]) -> tuple[bytes, bool]:
-    """The row's OUTPUT line, and whether it holds a completion. A result that cannot be
-    written (never expected) becomes the row's error: the row is answered all the same,
-    and ``--resume`` runs it again."""
+def _output_line(line: _Line, result: BatchResult[Any], key: str) -> tuple[bytes, bool]:
+    """The row's OUTPUT line (its result under `key`), and whether it holds a result. A
+    result that cannot be written (never expected) becomes the row's error: the row is
+    answered all the same, and ``--resume`` runs it again."""
     try:
-        return _encode(_row(line, result.completion, result.request_id, result.error)), result.ok
+        row = _row(line, key, result.result, result.request_id, result.error)
+        return _encode(row), result.ok
     except Exception as exc:
-        return _encode(_row(line, None, result.request_id, exc)), False
+        return _encode(_row(line, key, None, result.request_id, exc)), False
 
 
 def _row(
-    line: _Line, completion: Any, request_id: str | None, error: BaseException | None
+    line: _Line, key: str, answer: Any, request_id: str | None, error: BaseException | None
 ) -> dict[str, Any]:
+    import msgspec
+
     return {
         "index": line.number,
         "custom_id": line.custom_id,
-        "completion": None
-        if completion is None
-        else {"id": completion.id, "response": completion.response},
+        key: None
+        if answer is None
+        else {"id": answer.id, "response": msgspec.to_builtins(answer.response)},
         "request_id": request_id,
         "error": None
         if error is None
