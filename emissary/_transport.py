@@ -497,6 +497,8 @@ def transport_error(
 def _transport_error(
     exc: BaseException, url: yarl.URL, method: str, closed: bool, proxy: Proxy | None
 ) -> EmissaryError:
+    if closed:  # whatever the attempt met (a dropped connection, a closed session): the close
+        return ClientClosedError("the client was closed while the call was in flight")
     where = f"{method} {_safe(url)}"
     if isinstance(exc, aiohttp.InvalidURL):
         return ConfigurationError(f"invalid request URL {_safe(url)}")
@@ -534,8 +536,6 @@ def _transport_error(
         return APIConnectionError(f"{where}: the response body was cut short")
     if isinstance(exc, aiohttp.ClientResponseError):  # a malformed or oversized answer
         return APIConnectionError(f"{where}: the response was not valid HTTP ({exc.message})")
-    if isinstance(exc, RuntimeError) and closed:
-        return ClientClosedError("the client was closed while the call was in flight")
     if isinstance(exc, ssl.SSLError) or isinstance(getattr(exc, "__cause__", None), ssl.SSLError):
         error = exc if isinstance(exc, ssl.SSLError) else exc.__cause__
         if "CERTIFICATE_REQUIRED" in str(error).upper():
