@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -61,6 +62,21 @@ BODY = json.dumps(
         "choices": [{"text": "Paris", "index": 0, "finish_reason": "stop", "logprobs": None}],
     }
 )
+EMBEDDING_DIMENSIONS = 384
+"""A sentence embedding's size (MiniLM's, a common sentence-transformer)."""
+EMBEDDINGS_BODY = json.dumps(
+    {
+        "id": "emb-bench",
+        "response": {
+            "embeddings": {
+                "text1": [round(math.sin(i) / 7, 7) for i in range(EMBEDDING_DIMENSIONS)],
+                "text2": [round(math.cos(i) / 7, 7) for i in range(EMBEDDING_DIMENSIONS)],
+            },
+            "cosine_score": 0.5,
+        },
+    }
+)
+"""nginx's answer to an embeddings request: two 384-float vectors and a score (7.8 KB)."""
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -83,6 +99,15 @@ http {{
             default_type application/json;
             return 200 '{body}';
         }}
+        location ~ /embeddings$ {{
+            error_page 405 =200 /embeddings.json;  # answered with the file (too long for
+            return 405;  # a `return`'s text, which nginx caps at 4 KB)
+        }}
+        location = /embeddings.json {{
+            internal;
+            default_type application/json;
+            root {dir}/static;
+        }}
     }}
     server {{
         listen 127.0.0.1:{tls_port} ssl;
@@ -94,6 +119,15 @@ http {{
         location / {{
             default_type application/json;
             return 200 '{body}';
+        }}
+        location ~ /embeddings$ {{
+            error_page 405 =200 /embeddings.json;  # answered with the file (too long for
+            return 405;  # a `return`'s text, which nginx caps at 4 KB)
+        }}
+        location = /embeddings.json {{
+            internal;
+            default_type application/json;
+            root {dir}/static;
         }}
     }}
 }}
@@ -190,9 +224,20 @@ class Nginx:
         self.tls_port = free_port()
         while self.tls_port == self.port:
             self.tls_port = free_port()
+        static = self.dir / "static"  # readable by nginx's workers (not root's own)
+        static.mkdir()
+        (static / "embeddings.json").write_text(EMBEDDINGS_BODY)
+        os.chmod(self.dir, 0o711)
+        os.chmod(static, 0o755)
+        os.chmod(static / "embeddings.json", 0o644)
         conf = self.dir / "nginx.conf"
         conf.write_text(
-            NGINX_CONF.format(dir=self.dir, port=self.port, tls_port=self.tls_port, body=BODY)
+            NGINX_CONF.format(
+                dir=self.dir,
+                port=self.port,
+                tls_port=self.tls_port,
+                body=BODY,
+            )
         )
         self.log = self.dir / "access.log"
         self.process = subprocess.Popen(

@@ -8,7 +8,8 @@ and yields one `models.BatchResult` per input, whatever happened to it.
 The request path asks the batch's `Pacer` before every attempt (retries included) and
 tells it how the attempt ended, so that:
 
-- at most `limit` attempts are in flight: fixed, or adaptive (`AIMDLimit`);
+- at most `limit` attempts are in flight: fixed, or adaptive (`AIMDLimit`, its sends
+  paced over the round trip so that they do not go out, and come back, in bursts);
 - a 429 or 503 carrying Retry-After holds every new attempt of the batch until then;
 - ``requests_per_minute`` spaces the attempts out.
 
@@ -27,6 +28,7 @@ from .errors import (
     APIConnectionError,
     APITimeoutError,
     BatchInputError,
+    ClientClosedError,
     ConfigurationError,
     EmissaryError,
     SDKError,
@@ -45,6 +47,9 @@ Progress = bool | Callable[[int, int, "int | None"], None]
 """``progress=``: True for a bar on stderr, or a callable given (done, failed, total)."""
 
 _SHRINK_ON = frozenset({429, 503})
+PACING_GAIN = 1.25
+"""How much faster than its limit's pace an adaptive batch may send (`Pacer._paced`): a
+round's sends are spread over four fifths of a round trip (BBR's probing gain)."""
 
 
 class AIMDLimit:
@@ -134,8 +139,13 @@ class Pacer:
         self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self.sent = 0
         """Attempts admitted so far (adaptive only): an attempt's ticket is its number."""
-        self.pending: dict[int, int] = {}
-        """The epoch of the limit each attempt in flight was sent under, by ticket."""
+        self.pending: dict[int, tuple[int, float]] = {}
+        """The epoch of the limit each attempt in flight was sent under, and when, by
+        ticket."""
+        self.round_trip: float | None = None
+        """A successful attempt's time, smoothed (TCP's SRTT: 7/8 of the last, 1/8 of the
+        new), once one is known (adaptive only): the pacing's round trip."""
+        self.next_paced = -math.inf
 
     @property
     def limit(self) -> int:
@@ -171,6 +181,8 @@ class Pacer:
         try:
             while (wait := self.gate_until - clock()) > 0:  # set while this one queued
                 await sleep(wait)
+            if self.adaptive is not None and self.interval is None and self.round_trip:
+                await self._paced(clock, sleep)  # (a rate cap spaces the sends already)
         except BaseException:
             self.in_flight -= 1
             self._wake()
@@ -179,16 +191,31 @@ class Pacer:
         if self.adaptive is None:
             return 0
         self.sent += 1
-        self.pending[self.sent] = self.adaptive.epoch
+        self.pending[self.sent] = (self.adaptive.epoch, clock())
         return self.sent
+
+    async def _paced(self, clock: Callable[[], float], sleep: Any) -> None:
+        """Space the attempts of an adaptive batch `PACING_GAIN` times faster than the
+        limit's pace (the limit per round trip): slots freed together (a server answering
+        a round at once) are refilled over most of a round trip, not in one burst, so the
+        answers come back spread out and every slot is refilled as soon as it frees."""
+        assert self.adaptive is not None and self.round_trip is not None
+        now = clock()
+        at = max(now, self.next_paced)
+        self.next_paced = at + self.round_trip / (PACING_GAIN * self.adaptive.current)
+        if at > now:
+            await sleep(at - now)
 
     def settle(self, ticket: int, error: BaseException | None) -> None:
         """An attempt admitted with `ticket` ended (`error` None: it succeeded)."""
         adaptive = self.adaptive
-        epoch = 0 if adaptive is None else self.pending.pop(ticket, -1)
+        epoch, sent_at = (0, 0.0) if adaptive is None else self.pending.pop(ticket, (-1, 0.0))
         if error is None:
             if adaptive is not None:
                 adaptive.succeeded(self.in_flight)
+                took = self.runtime.clock() - sent_at
+                previous = self.round_trip
+                self.round_trip = took if previous is None else previous + (took - previous) / 8
         elif isinstance(error, SDKError) and error.status_code in _SHRINK_ON:
             if adaptive is not None:
                 adaptive.overloaded(epoch, self.in_flight, self._earlier(ticket))
@@ -242,7 +269,8 @@ class Batch(Generic[T]):
     Dropping it without closing cancels them too.
 
     If the input iterable raises, the rows in flight finish and are handed out, then
-    `BatchInputError` is raised from the input's exception.
+    `BatchInputError` is raised from the input's exception. Closing the client under a
+    batch ends it with `ClientClosedError`, as it ends a single call.
 
     (This object is what the caller holds; its rows run in a `_Rows` that the event loop's
     tasks refer to. So the caller dropping it is seen, and stops them.)
@@ -461,7 +489,9 @@ class _Rows(Generic[T]):
                 retries_taken=error.retries_taken,
             )
             return failure, len(error.body) if isinstance(error, SDKError) else 0
-        except EmissaryError as error:  # bad input, a closed client
+        except ClientClosedError:  # closed under the batch: no row can run, the batch ends
+            raise
+        except EmissaryError as error:  # bad input
             return BatchFailure(index=index, error=error), 0
         except Exception as error:  # a bug, ours or in the input's objects: still this row's
             unexpected = EmissaryError(

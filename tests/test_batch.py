@@ -21,13 +21,14 @@ from emissary.errors import (
     APIConnectionError,
     APITimeoutError,
     BatchInputError,
+    ClientClosedError,
     ConfigurationError,
     EmissaryError,
     RequestValidationError,
     SDKError,
 )
 from emissary.models import BatchFailure, BatchResult
-from emissary.testing import Emulator, instant_retries
+from emissary.testing import Emulator, RetryClock, instant_retries
 from emissary.utils import BackoffStrategy, RetryConfig
 
 from .conftest import DEPLOYMENT, PROJECT
@@ -431,6 +432,27 @@ async def test_cancelling_a_batch_stops_it_at_once_and_leaks_nothing(
     assert len(emulator.requests) == 8  # nothing sent after the cancel
 
 
+async def test_closing_the_client_under_a_batch_ends_it_with_client_closed_error(
+    emulator: Emulator,
+) -> None:
+    # Not a failed row per row in flight and per row still to come: the batch ends, as a
+    # single call does, whether the close reaches a row mid-attempt or between attempts.
+    emulator.faults.hang(100)
+    client = AsyncEmissaryClient(api_key=emulator.api_key, server_url=emulator.url)
+    task = asyncio.ensure_future(
+        client.deployments.completions.batch(**IDS, requests=bodies(100), concurrency=8)
+    )
+    for _ in range(500):  # bounded: 5 s
+        if emulator.in_flight == 8:
+            break
+        await asyncio.sleep(0.01)
+    assert emulator.in_flight == 8
+    await client.close()
+    with pytest.raises(ClientClosedError, match="closed while the call was in flight"):
+        await asyncio.wait_for(task, 5)
+    assert len(emulator.requests) == 8  # nothing sent after the close
+
+
 async def test_leaving_iter_batch_early_cancels_the_rows_in_flight(
     emulator: Emulator, client: AsyncEmissaryClient
 ) -> None:
@@ -541,6 +563,27 @@ async def test_the_pacer_measures_what_filled_the_server() -> None:
         pacer.settle(ticket, None)
     pacer.settle(tickets[6], SDKError("x", 429, "", None))  # 4 sent before it still out
     assert pacer.limit == 4
+
+
+async def test_an_adaptive_batch_paces_its_sends_over_the_round_trip() -> None:
+    # Slots freed together (a server answering a whole round at once) are refilled over
+    # most of a round trip, not in one burst: auto's sends are spaced by the smoothed
+    # round trip over 1.25 times the limit. A fixed concurrency is not paced.
+    for concurrency, paced in (("auto", True), (8, False)):
+        clock = RetryClock()
+        runtime = RetryRuntime()
+        runtime.clock, runtime.sleep = clock.clock, clock.sleep
+        pacer = Pacer(
+            concurrency=concurrency, max_concurrency=64, requests_per_minute=None, runtime=runtime
+        )
+        first = await pacer.admit()
+        await clock.sleep(0.1)  # its round trip: 100 ms
+        pacer.settle(first, None)
+        clock.sleeps.clear()
+        for _ in range(5):
+            await pacer.admit()
+        assert pacer.limit == 8
+        assert clock.sleeps == (pytest.approx([0.1 / (1.25 * 8)] * 4) if paced else [])
 
 
 async def test_only_overload_moves_the_limit() -> None:

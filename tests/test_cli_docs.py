@@ -1,5 +1,6 @@
-"""docs/cli.md agrees with the command line: its tour runs as written (bash, against the
-emulator), its exit-status table is the code's, and every command has its section."""
+"""docs/cli.md agrees with the command line: its tour (and the README's) runs as written
+(bash, against the emulator), its exit-status table is the code's, and every command has
+its section."""
 
 from __future__ import annotations
 
@@ -8,19 +9,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from emissary._cli import _common
 from emissary._cli._parser import COMMANDS, RESOURCES
 from emissary.testing import DatasetScript, DeploymentScript, Emulator, TrainingScript
 
 from .test_cli_platform import TRAIN
-from .test_docs import ROOT, block_with, clean_env
+from .test_docs import README, ROOT, block_with, clean_env
 
 CLI = ROOT / "docs" / "cli.md"
 BIN = Path(sys.executable).parent
 
 
-def test_the_tour_runs_as_written(tmp_path: Path) -> None:
-    tour = block_with(CLI, "P=$(emissary projects create", "bash").code
+@pytest.mark.parametrize("document", [CLI, README], ids=["docs/cli.md", "README.md"])
+def test_the_tour_runs_as_written(document: Path, tmp_path: Path) -> None:
+    tour = block_with(document, "P=$(emissary projects create", "bash").code
     (tmp_path / "train.jsonl").write_bytes(TRAIN)
     with Emulator(time_scale=0.001) as emu:
         emu.scripts.dataset = DatasetScript(processing_s=0)

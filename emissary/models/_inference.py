@@ -49,8 +49,13 @@ class _SamplingDict(TypedDict, total=False):
     do_sample: bool | None
 
 
-class _Output(msgspec.Struct, kw_only=True):
-    """A response body: every field may be absent; fields the server adds are ignored."""
+class _Output(msgspec.Struct, kw_only=True, gc=False):
+    """A response body: every field may be absent; fields the server adds are ignored.
+
+    Not tracked by Python's cycle collector (msgspec's ``gc=False``): a decoded answer
+    holds only what its JSON held and never forms a reference cycle (unless you make one
+    by putting a result inside itself), so a batch holding thousands of results costs the
+    collector nothing for them."""
 
 
 # --- completions --------------------------------------------------------------------------
