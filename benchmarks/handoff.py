@@ -47,7 +47,7 @@ def main() -> None:
 
     results = {}
     loop = LoopThread()
-    results["emissary LoopThread.run"] = measure(lambda: loop.run(nothing()), n)
+    results["emissary LoopThread.run"] = measure(lambda: loop.run(nothing), n)
     loop.stop()
     with start_blocking_portal() as portal:
         results["anyio portal.call"] = measure(lambda: portal.call(nothing), n)

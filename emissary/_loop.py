@@ -1,17 +1,20 @@
 """The private event loop behind the sync facade: one daemon thread running asyncio.
 
-`LoopThread.run(coro)` hands a coroutine to the loop and blocks until it finishes, from any
-number of threads at once. It is the lean cousin of anyio's blocking portal: one
-``call_soon_threadsafe`` per call, a task that starts at once (Python 3.12+) and wakes the
-caller from its own last step, and the caller sleeps in a read of its thread's own pipe
-until the loop thread writes a byte to it (`_Wakeup`): a fraction of the portal's cost
-(``benchmarks/handoff.py``; figures in ``benchmarks/README.md``). One long-lived loop: the
-pooled aiohttp session lives on it, so it must not stop when the last caller leaves.
+`LoopThread.run(fn, *args, **kwargs)` has the loop run ``await fn(*args, **kwargs)`` and
+blocks until it finishes, from any number of threads at once. It is the lean cousin of
+anyio's blocking portal: one ``call_soon_threadsafe`` per call, a task that starts at once
+(Python 3.12+) and wakes the caller from its own last step, and the caller sleeps in a read
+of its thread's own pipe until the loop thread writes a byte to it (`_Wakeup`): a fraction
+of the portal's cost (``benchmarks/handoff.py``; figures in ``benchmarks/README.md``). One
+long-lived loop: the pooled aiohttp session lives on it, so it must not stop when the last
+caller leaves.
 
 - A thread that already runs an event loop (a notebook, an async framework) can call it:
   the work runs on the private loop, never on the caller's.
 - Ctrl-C (or any exception raised in the waiting thread) cancels the task and waits briefly
-  for it to unwind, so its connection is closed, then re-raises.
+  for it to unwind, so its connection is closed, then re-raises. The coroutine itself is
+  made on the loop thread, where no signal handler runs: an interrupt that lands before the
+  hand-off leaves no coroutine behind, never awaited.
 - In a forked child the parent's thread does not exist: a fresh loop thread is started on
   first use there (the client's transport likewise drops the parent's session).
 """
@@ -25,12 +28,13 @@ import os
 import sys
 import threading
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from .errors import ClientClosedError
 
 T = TypeVar("T")
+P = ParamSpec("P")
 CANCEL_GRACE_S = 2.0
 """How long an interrupted call waits for its task to unwind before re-raising."""
 _CLOSED_IN_FLIGHT = "the client was closed while the call was in flight"
@@ -100,31 +104,28 @@ class LoopThread:
         self._loop, self._thread = loop, thread
         ready.wait()
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the private loop and return its result (or raise its exception).
+    def run(
+        self, fn: Callable[P, Coroutine[Any, Any, T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``await fn(*args, **kwargs)`` on the private loop and return its result (or
+        raise its exception).
 
-        Safe whichever bytecode an interrupt (Ctrl-C) lands on: the thread's wake-up pipe is
-        claimed and given back inside one ``try``, the work is cancelled (or, if it never
-        reached the loop, closed) from the ``except``, and nothing here allocates a file
+        Safe whichever bytecode an interrupt (Ctrl-C) lands on: the coroutine is made on
+        the loop thread, the thread's wake-up pipe is claimed and given back inside one
+        ``try``, the work is cancelled from the ``except``, and nothing here allocates a file
         descriptor except on a thread's first call.
         """
-        call: _Call[T] | None = None
-        try:
-            loop = self._running_loop()
-            if threading.current_thread() is self._thread:
-                raise RuntimeError(
-                    "a sync emissary client was called from its own event loop thread; "
-                    "use AsyncEmissaryClient inside async code"
-                )
-            wakeup = _Wakeup.of_this_thread()
-            # A call made while this thread already waits in one (from a signal handler or a
-            # finalizer) waits on its lock instead: the pipe has one reader at a time.
-            nested = wakeup is None or wakeup.busy
-            call = _Call(coro, None if nested else wakeup)
-        except BaseException:
-            if call is None:
-                coro.close()
-            raise
+        loop = self._running_loop()
+        if threading.current_thread() is self._thread:
+            raise RuntimeError(
+                "a sync emissary client was called from its own event loop thread; "
+                "use AsyncEmissaryClient inside async code"
+            )
+        wakeup = _Wakeup.of_this_thread()
+        # A call made while this thread already waits in one (from a signal handler or a
+        # finalizer) waits on its lock instead: the pipe has one reader at a time.
+        nested = wakeup is None or wakeup.busy
+        call = _Call(fn, args, kwargs, None if nested else wakeup)
         calls = self._calls
         try:
             if not nested:
@@ -153,22 +154,24 @@ class LoopThread:
         take = getattr(items, "anext_ready", None)
         try:
             if take is not None:
-                while chunk := self.run(take()):
+                while chunk := self.run(take):
                     yield from chunk
             else:
                 while True:
                     try:
-                        item = self.run(_anext(items))
+                        item = self.run(_anext, items)
                     except StopAsyncIteration:
                         return
                     yield item
         finally:
             closer = getattr(items, "aclose", None)
             if closer is not None and not self._closed:
-                self.run(closer())
+                self.run(closer)
 
-    def stop(self, final: Coroutine[Any, Any, Any] | None = None, timeout: float = 5.0) -> None:
-        """Run `final` (if given) on the loop, then stop the loop and join its thread.
+    def stop(
+        self, final: Callable[[], Coroutine[Any, Any, Any]] | None = None, timeout: float = 5.0
+    ) -> None:
+        """Run ``await final()`` (if given) on the loop, then stop the loop and join its thread.
 
         Safe from any thread, including the loop's own (e.g. a garbage-collection finalizer
         that happens to run there); `run` raises `ClientClosedError` afterwards.
@@ -179,12 +182,10 @@ class LoopThread:
                 assert loop is not None
                 stop_loop = loop.stop
                 self._closed = True
-                loop.create_task(final).add_done_callback(lambda _: stop_loop())
+                loop.create_task(final()).add_done_callback(lambda _: stop_loop())
                 return
             with contextlib.suppress(Exception):  # best effort; the loop stops regardless
                 self.run(final)
-        elif final is not None:
-            final.close()
         with self._lock:
             self._closed = True
             loop, thread = self._loop, self._thread
@@ -312,9 +313,11 @@ class _Call(Generic[T]):
     the bare lock (cheaper than a `concurrent.futures.Future`)."""
 
     __slots__ = (
+        "_args",
         "_cancelled",
-        "_coro",
         "_error",
+        "_fn",
+        "_kwargs",
         "_released",
         "_result",
         "_task",
@@ -322,8 +325,14 @@ class _Call(Generic[T]):
         "done",
     )
 
-    def __init__(self, coro: Coroutine[Any, Any, T], wakeup: _Wakeup | None = None) -> None:
-        self._coro = coro
+    def __init__(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        wakeup: _Wakeup | None = None,
+    ) -> None:
+        self._fn, self._args, self._kwargs = fn, args, kwargs
         self._wakeup = wakeup  # kept open by this reference until the call has ended
         self._task: asyncio.Task[None] | None = None
         self._cancelled = False
@@ -344,7 +353,7 @@ class _Call(Generic[T]):
         # The caller is woken from the task's own last step: from a done callback it would
         # take one more turn of the loop (an epoll_wait and a handle) first.
         try:
-            self._result = await self._coro
+            self._result = await self._fn(*self._args, **self._kwargs)
         except BaseException as error:  # CancelledError (Ctrl-C in the caller) included
             # A cancelled call's caller has gone: keep no traceback (and so no frames, no
             # connection) for that thread to drop. Cancelled by anything else, the loop
@@ -360,7 +369,7 @@ class _Call(Generic[T]):
     def cancel(self) -> None:
         """Cancel the work (on the loop thread). Handles reach the loop in the order they
         were sent, so if `start` was ever sent it has run by now: no task and no release
-        means it never was (the caller was interrupted first), and the work is closed here.
+        means it never was (the caller was interrupted first), and the work never begins.
 
         Whatever the interrupted caller leaves behind is let go on this thread: the last
         reference to a connection dropped on the caller's thread would run asyncio's weak
@@ -379,9 +388,8 @@ class _Call(Generic[T]):
             self._end_unstarted()
 
     def _end_unstarted(self) -> None:
-        """End a call cancelled before its work began: close the work, report it cancelled
-        (to an interrupted caller) or closed (when the loop stopped under it)."""
-        self._coro.close()
+        """End a call cancelled before its work began (its coroutine was never made): report
+        it cancelled (to an interrupted caller) or closed (when the loop stopped under it)."""
         self._error = (
             asyncio.CancelledError() if self._cancelled else ClientClosedError(_CLOSED_IN_FLIGHT)
         )

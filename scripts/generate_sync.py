@@ -313,17 +313,14 @@ def _raw_twin(
 def _sync_method(
     node: ast.FunctionDef | ast.AsyncFunctionDef, returns: str, is_client: bool
 ) -> list[str]:
-    """A sync method that runs the async one of the same name on the private loop."""
+    """A sync method that runs the async one of the same name on the private loop (which
+    makes the coroutine there: see `LoopThread.run`)."""
     params, forward = signature(node)
     target = "self._async_client" if is_client else "self._inner"
     return [
         *def_lines(node.name, params, returns),
         *docstring_lines(ast.get_docstring(node), "        "),
-        "        return self._runner.run(",
-        f"            {target}.{node.name}(",
-        *[f"                {f}," for f in forward],
-        "            )",
-        "        )",
+        f"        return self._runner.run({', '.join([f'{target}.{node.name}', *forward])})",
         "",
     ]
 

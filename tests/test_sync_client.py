@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import json
 import os
 import threading
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -331,7 +333,7 @@ def test_calling_from_the_clients_own_loop_thread_is_refused(sync_client: Emissa
         )
 
     with pytest.raises(RuntimeError, match="AsyncEmissaryClient"):
-        sync_client._runner.run(nested())
+        sync_client._runner.run(nested)
 
 
 def test_a_call_waits_for_its_own_end_whatever_bytes_its_wakeup_holds() -> None:
@@ -355,7 +357,7 @@ def test_a_call_waits_for_its_own_end_whatever_bytes_its_wakeup_holds() -> None:
         assert wakeup is not None
         for _ in range(3):
             wakeup.ring()  # leftovers
-        results.append(runner.run(slow()))
+        results.append(runner.run(slow))
 
     thread = threading.Thread(target=caller)
     thread.start()
@@ -416,8 +418,13 @@ def test_a_call_cancelled_as_it_starts_ends_cancelled_and_closes_its_coroutine()
         await asyncio.sleep(3600)
         return 1
 
-    coro = work()
-    call: _Call[int] = _Call(coro)
+    made: list[Coroutine[Any, Any, int]] = []
+
+    def make() -> Coroutine[Any, Any, int]:
+        made.append(work())
+        return made[-1]
+
+    call: _Call[int] = _Call(make, (), {})
     loop = asyncio.new_event_loop()
     try:
         loop.call_soon(call.start, loop)
@@ -431,7 +438,29 @@ def test_a_call_cancelled_as_it_starts_ends_cancelled_and_closes_its_coroutine()
     assert not call.done.locked()
     with pytest.raises(asyncio.CancelledError):
         call.outcome()
-    assert coro.cr_frame is None  # finished or closed
+    assert all(inspect.getcoroutinestate(coro) == "CORO_CLOSED" for coro in made)  # or none
+
+
+def test_the_coroutine_of_a_call_is_made_on_the_loop_thread() -> None:
+    # Ctrl-C lands only on the main thread: a coroutine made there could be orphaned by an
+    # interrupt between its making and the hand-off ("never awaited"); made on the loop
+    # thread, an interrupted caller leaves none behind.
+    made_on: list[threading.Thread] = []
+
+    async def work(value: int, *, plus: int) -> int:
+        return value + plus
+
+    def make(value: int, *, plus: int) -> Coroutine[Any, Any, int]:
+        made_on.append(threading.current_thread())
+        return work(value, plus=plus)
+
+    loop = LoopThread()
+    try:
+        assert loop.run(make, 40, plus=2) == 42
+        assert made_on and made_on[0] is not threading.current_thread()
+        assert made_on[0].name == "emissary-loop"
+    finally:
+        loop.stop()
 
 
 def test_a_call_that_fails_at_once_reports_its_own_error() -> None:
@@ -443,8 +472,8 @@ def test_a_call_that_fails_at_once_reports_its_own_error() -> None:
     loop = LoopThread()
     try:
         with pytest.raises(ValueError, match="prompt is required"):
-            loop.run(fail())
-        assert loop.run(asyncio.sleep(0, result=7)) == 7
+            loop.run(fail)
+        assert loop.run(asyncio.sleep, 0, result=7) == 7
     finally:
         loop.stop()
 

@@ -120,4 +120,4 @@ def _shutdown(async_client: AsyncEmissaryClient, runner: LoopThread) -> None:
     if async_client._transport.close_idle():
         runner.stop()
     else:
-        runner.stop(async_client.close())
+        runner.stop(async_client.close)

@@ -132,17 +132,16 @@ class _Batches(Generic[Body, Result]):
             (before any I/O).
         """
         return self._runner.run(
-            self._inner.batch(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                requests=requests,
-                concurrency=concurrency,
-                max_concurrency=max_concurrency,
-                requests_per_minute=requests_per_minute,
-                retries=retries,
-                timeout_ms=timeout_ms,
-                progress=progress,
-            )
+            self._inner.batch,
+            project_id=project_id,
+            deployment_id=deployment_id,
+            requests=requests,
+            concurrency=concurrency,
+            max_concurrency=max_concurrency,
+            requests_per_minute=requests_per_minute,
+            retries=retries,
+            timeout_ms=timeout_ms,
+            progress=progress,
         )
 
     def iter_batch(
@@ -199,11 +198,7 @@ class BaseModels:
         """List the base models available for fine-tuning (``**options``: see
         `utils.CallOptions`).
         """
-        return self._runner.run(
-            self._inner.list(
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.list, **options)
 
     def get(
         self,
@@ -212,12 +207,7 @@ class BaseModels:
         **options: Unpack[CallOptions],
     ) -> BaseModelSummary:
         """Get one base model by its name (404: `APIErrorNotFound`)."""
-        return self._runner.run(
-            self._inner.get(
-                base_model_name=base_model_name,
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.get, base_model_name=base_model_name, **options)
 
 
 class BaseModelsWithRawResponse:
@@ -235,11 +225,7 @@ class BaseModelsWithRawResponse:
         """List the base models available for fine-tuning (``**options``: see
         `utils.CallOptions`).
         """
-        return self._runner.run(
-            self._inner.list(
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.list, **options)
 
     def get(
         self,
@@ -248,12 +234,7 @@ class BaseModelsWithRawResponse:
         **options: Unpack[CallOptions],
     ) -> APIResponse[BaseModelSummary]:
         """Get one base model by its name (404: `APIErrorNotFound`)."""
-        return self._runner.run(
-            self._inner.get(
-                base_model_name=base_model_name,
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.get, base_model_name=base_model_name, **options)
 
 
 class Projects:
@@ -282,23 +263,14 @@ class Projects:
         a 429 or 503), unless ``idempotency_key`` is given; otherwise its error has
         ``maybe_committed`` set: look before you create again.
         """
-        return self._runner.run(
-            self._inner.create(
-                request=request,
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.create, request=request, **options)
 
     def list(
         self,
         **options: Unpack[CallOptions],
     ) -> builtins.list[ProjectSummary]:
         """List the projects."""
-        return self._runner.run(
-            self._inner.list(
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.list, **options)
 
     def get(
         self,
@@ -307,12 +279,7 @@ class Projects:
         **options: Unpack[CallOptions],
     ) -> ProjectDetail:
         """Get a project, with its datasets, training jobs and deployments."""
-        return self._runner.run(
-            self._inner.get(
-                project_id=project_id,
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.get, project_id=project_id, **options)
 
     def delete(
         self,
@@ -325,11 +292,7 @@ class Projects:
         it); ``missing_ok=True`` also makes a first 404 a success.
         """
         return self._runner.run(
-            self._inner.delete(
-                project_id=project_id,
-                missing_ok=missing_ok,
-                **options,
-            )
+            self._inner.delete, project_id=project_id, missing_ok=missing_ok, **options
         )
 
 
@@ -353,23 +316,14 @@ class ProjectsWithRawResponse:
         a 429 or 503), unless ``idempotency_key`` is given; otherwise its error has
         ``maybe_committed`` set: look before you create again.
         """
-        return self._runner.run(
-            self._inner.create(
-                request=request,
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.create, request=request, **options)
 
     def list(
         self,
         **options: Unpack[CallOptions],
     ) -> APIResponse[builtins.list[ProjectSummary]]:
         """List the projects."""
-        return self._runner.run(
-            self._inner.list(
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.list, **options)
 
     def get(
         self,
@@ -378,12 +332,7 @@ class ProjectsWithRawResponse:
         **options: Unpack[CallOptions],
     ) -> APIResponse[ProjectDetail]:
         """Get a project, with its datasets, training jobs and deployments."""
-        return self._runner.run(
-            self._inner.get(
-                project_id=project_id,
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.get, project_id=project_id, **options)
 
     def delete(
         self,
@@ -396,11 +345,7 @@ class ProjectsWithRawResponse:
         it); ``missing_ok=True`` also makes a first 404 a success.
         """
         return self._runner.run(
-            self._inner.delete(
-                project_id=project_id,
-                missing_ok=missing_ok,
-                **options,
-            )
+            self._inner.delete, project_id=project_id, missing_ok=missing_ok, **options
         )
 
 
@@ -432,11 +377,7 @@ class Datasets:
         `Projects.create`). 413: `PayloadTooLargeError`.
         """
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create, project_id=project_id, request_body=request_body, **options
         )
 
     def list(
@@ -446,12 +387,7 @@ class Datasets:
         **options: Unpack[CallOptions],
     ) -> builtins.list[DatasetSummary]:
         """List a project's datasets."""
-        return self._runner.run(
-            self._inner.list(
-                project_id=project_id,
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.list, project_id=project_id, **options)
 
     def get(
         self,
@@ -462,11 +398,7 @@ class Datasets:
     ) -> DatasetDetail:
         """Get a dataset (``is_uploaded`` is True once the upload has been processed)."""
         return self._runner.run(
-            self._inner.get(
-                project_id=project_id,
-                dataset_id=dataset_id,
-                **options,
-            )
+            self._inner.get, project_id=project_id, dataset_id=dataset_id, **options
         )
 
     def delete(
@@ -479,12 +411,11 @@ class Datasets:
     ) -> None:
         """Delete a dataset (a retry that finds it gone succeeds; see `Projects.delete`)."""
         return self._runner.run(
-            self._inner.delete(
-                project_id=project_id,
-                dataset_id=dataset_id,
-                missing_ok=missing_ok,
-                **options,
-            )
+            self._inner.delete,
+            project_id=project_id,
+            dataset_id=dataset_id,
+            missing_ok=missing_ok,
+            **options,
         )
 
     def upload(
@@ -515,16 +446,15 @@ class Datasets:
         ``application/octet-stream``.
         """
         return self._runner.run(
-            self._inner.upload(
-                project_id=project_id,
-                file=file,
-                name=name,
-                filename=filename,
-                content_type=content_type,
-                progress=progress,
-                stall_timeout_ms=stall_timeout_ms,
-                **options,
-            )
+            self._inner.upload,
+            project_id=project_id,
+            file=file,
+            name=name,
+            filename=filename,
+            content_type=content_type,
+            progress=progress,
+            stall_timeout_ms=stall_timeout_ms,
+            **options,
         )
 
     def wait(
@@ -543,16 +473,15 @@ class Datasets:
         `TrainingJobs.wait`.
         """
         return self._runner.run(
-            self._inner.wait(
-                project_id=project_id,
-                dataset_id=dataset_id,
-                max_wait=max_wait,
-                poll=poll,
-                on_progress=on_progress,
-                progress=progress,
-                raise_on_failure=raise_on_failure,
-                **options,
-            )
+            self._inner.wait,
+            project_id=project_id,
+            dataset_id=dataset_id,
+            max_wait=max_wait,
+            poll=poll,
+            on_progress=on_progress,
+            progress=progress,
+            raise_on_failure=raise_on_failure,
+            **options,
         )
 
 
@@ -580,11 +509,7 @@ class DatasetsWithRawResponse:
         `Projects.create`). 413: `PayloadTooLargeError`.
         """
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create, project_id=project_id, request_body=request_body, **options
         )
 
     def upload(
@@ -615,16 +540,15 @@ class DatasetsWithRawResponse:
         ``application/octet-stream``.
         """
         return self._runner.run(
-            self._inner.upload(
-                project_id=project_id,
-                file=file,
-                name=name,
-                filename=filename,
-                content_type=content_type,
-                progress=progress,
-                stall_timeout_ms=stall_timeout_ms,
-                **options,
-            )
+            self._inner.upload,
+            project_id=project_id,
+            file=file,
+            name=name,
+            filename=filename,
+            content_type=content_type,
+            progress=progress,
+            stall_timeout_ms=stall_timeout_ms,
+            **options,
         )
 
     def list(
@@ -634,12 +558,7 @@ class DatasetsWithRawResponse:
         **options: Unpack[CallOptions],
     ) -> APIResponse[builtins.list[DatasetSummary]]:
         """List a project's datasets."""
-        return self._runner.run(
-            self._inner.list(
-                project_id=project_id,
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.list, project_id=project_id, **options)
 
     def get(
         self,
@@ -650,11 +569,7 @@ class DatasetsWithRawResponse:
     ) -> APIResponse[DatasetDetail]:
         """Get a dataset (``is_uploaded`` is True once the upload has been processed)."""
         return self._runner.run(
-            self._inner.get(
-                project_id=project_id,
-                dataset_id=dataset_id,
-                **options,
-            )
+            self._inner.get, project_id=project_id, dataset_id=dataset_id, **options
         )
 
     def delete(
@@ -667,12 +582,11 @@ class DatasetsWithRawResponse:
     ) -> APIResponse[None]:
         """Delete a dataset (a retry that finds it gone succeeds; see `Projects.delete`)."""
         return self._runner.run(
-            self._inner.delete(
-                project_id=project_id,
-                dataset_id=dataset_id,
-                missing_ok=missing_ok,
-                **options,
-            )
+            self._inner.delete,
+            project_id=project_id,
+            dataset_id=dataset_id,
+            missing_ok=missing_ok,
+            **options,
         )
 
 
@@ -701,11 +615,7 @@ class TrainingJobs:
         a second job would cost GPU hours.
         """
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create, project_id=project_id, request_body=request_body, **options
         )
 
     def list(
@@ -715,12 +625,7 @@ class TrainingJobs:
         **options: Unpack[CallOptions],
     ) -> builtins.list[TrainingJobSummary]:
         """List a project's training jobs."""
-        return self._runner.run(
-            self._inner.list(
-                project_id=project_id,
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.list, project_id=project_id, **options)
 
     def get(
         self,
@@ -733,11 +638,7 @@ class TrainingJobs:
         ``progress``, datasets, loss curve and hyper-parameters.
         """
         return self._runner.run(
-            self._inner.get(
-                project_id=project_id,
-                training_job_id=training_job_id,
-                **options,
-            )
+            self._inner.get, project_id=project_id, training_job_id=training_job_id, **options
         )
 
     def delete(
@@ -750,12 +651,11 @@ class TrainingJobs:
     ) -> None:
         """Delete a training job (a retry that finds it gone succeeds)."""
         return self._runner.run(
-            self._inner.delete(
-                project_id=project_id,
-                training_job_id=training_job_id,
-                missing_ok=missing_ok,
-                **options,
-            )
+            self._inner.delete,
+            project_id=project_id,
+            training_job_id=training_job_id,
+            missing_ok=missing_ok,
+            **options,
         )
 
     def cancel(
@@ -767,11 +667,7 @@ class TrainingJobs:
     ) -> None:
         """Cancel a training job (its status becomes ``Cancelled``)."""
         return self._runner.run(
-            self._inner.cancel(
-                project_id=project_id,
-                training_job_id=training_job_id,
-                **options,
-            )
+            self._inner.cancel, project_id=project_id, training_job_id=training_job_id, **options
         )
 
     def list_checkpoints(
@@ -783,11 +679,10 @@ class TrainingJobs:
     ) -> builtins.list[TrainingJobCheckpoint]:
         """List the checkpoints a training job saved (deploy one by its ``checkpoint``)."""
         return self._runner.run(
-            self._inner.list_checkpoints(
-                project_id=project_id,
-                training_job_id=training_job_id,
-                **options,
-            )
+            self._inner.list_checkpoints,
+            project_id=project_id,
+            training_job_id=training_job_id,
+            **options,
         )
 
     def wait(
@@ -816,16 +711,15 @@ class TrainingJobs:
         wait at once and never cancels the job.
         """
         return self._runner.run(
-            self._inner.wait(
-                project_id=project_id,
-                training_job_id=training_job_id,
-                max_wait=max_wait,
-                poll=poll,
-                on_progress=on_progress,
-                progress=progress,
-                raise_on_failure=raise_on_failure,
-                **options,
-            )
+            self._inner.wait,
+            project_id=project_id,
+            training_job_id=training_job_id,
+            max_wait=max_wait,
+            poll=poll,
+            on_progress=on_progress,
+            progress=progress,
+            raise_on_failure=raise_on_failure,
+            **options,
         )
 
     def create_and_wait(
@@ -845,16 +739,15 @@ class TrainingJobs:
         it) and waited for; several that could be it raise `AmbiguousCreateError`.
         """
         return self._runner.run(
-            self._inner.create_and_wait(
-                project_id=project_id,
-                request_body=request_body,
-                max_wait=max_wait,
-                poll=poll,
-                on_progress=on_progress,
-                progress=progress,
-                raise_on_failure=raise_on_failure,
-                **options,
-            )
+            self._inner.create_and_wait,
+            project_id=project_id,
+            request_body=request_body,
+            max_wait=max_wait,
+            poll=poll,
+            on_progress=on_progress,
+            progress=progress,
+            raise_on_failure=raise_on_failure,
+            **options,
         )
 
 
@@ -879,11 +772,7 @@ class TrainingJobsWithRawResponse:
         a second job would cost GPU hours.
         """
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create, project_id=project_id, request_body=request_body, **options
         )
 
     def list(
@@ -893,12 +782,7 @@ class TrainingJobsWithRawResponse:
         **options: Unpack[CallOptions],
     ) -> APIResponse[builtins.list[TrainingJobSummary]]:
         """List a project's training jobs."""
-        return self._runner.run(
-            self._inner.list(
-                project_id=project_id,
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.list, project_id=project_id, **options)
 
     def get(
         self,
@@ -911,11 +795,7 @@ class TrainingJobsWithRawResponse:
         ``progress``, datasets, loss curve and hyper-parameters.
         """
         return self._runner.run(
-            self._inner.get(
-                project_id=project_id,
-                training_job_id=training_job_id,
-                **options,
-            )
+            self._inner.get, project_id=project_id, training_job_id=training_job_id, **options
         )
 
     def delete(
@@ -928,12 +808,11 @@ class TrainingJobsWithRawResponse:
     ) -> APIResponse[None]:
         """Delete a training job (a retry that finds it gone succeeds)."""
         return self._runner.run(
-            self._inner.delete(
-                project_id=project_id,
-                training_job_id=training_job_id,
-                missing_ok=missing_ok,
-                **options,
-            )
+            self._inner.delete,
+            project_id=project_id,
+            training_job_id=training_job_id,
+            missing_ok=missing_ok,
+            **options,
         )
 
     def cancel(
@@ -945,11 +824,7 @@ class TrainingJobsWithRawResponse:
     ) -> APIResponse[None]:
         """Cancel a training job (its status becomes ``Cancelled``)."""
         return self._runner.run(
-            self._inner.cancel(
-                project_id=project_id,
-                training_job_id=training_job_id,
-                **options,
-            )
+            self._inner.cancel, project_id=project_id, training_job_id=training_job_id, **options
         )
 
     def list_checkpoints(
@@ -961,11 +836,10 @@ class TrainingJobsWithRawResponse:
     ) -> APIResponse[builtins.list[TrainingJobCheckpoint]]:
         """List the checkpoints a training job saved (deploy one by its ``checkpoint``)."""
         return self._runner.run(
-            self._inner.list_checkpoints(
-                project_id=project_id,
-                training_job_id=training_job_id,
-                **options,
-            )
+            self._inner.list_checkpoints,
+            project_id=project_id,
+            training_job_id=training_job_id,
+            **options,
         )
 
 
@@ -1021,12 +895,11 @@ class Completions(
             APIConnectionError: no response (APITimeoutError when out of time).
         """
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create,
+            project_id=project_id,
+            deployment_id=deployment_id,
+            request_body=request_body,
+            **options,
         )
 
 
@@ -1077,12 +950,11 @@ class CompletionsWithRawResponse:
             APIConnectionError: no response (APITimeoutError when out of time).
         """
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create,
+            project_id=project_id,
+            deployment_id=deployment_id,
+            request_body=request_body,
+            **options,
         )
 
 
@@ -1121,12 +993,11 @@ class ChatCompletions(
         no streaming response format.
         """
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create,
+            project_id=project_id,
+            deployment_id=deployment_id,
+            request_body=request_body,
+            **options,
         )
 
 
@@ -1153,12 +1024,11 @@ class ChatCompletionsWithRawResponse:
         no streaming response format.
         """
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create,
+            project_id=project_id,
+            deployment_id=deployment_id,
+            request_body=request_body,
+            **options,
         )
 
 
@@ -1208,12 +1078,11 @@ class Embeddings(
         ``manhattan``, ``euclidean``).
         """
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create,
+            project_id=project_id,
+            deployment_id=deployment_id,
+            request_body=request_body,
+            **options,
         )
 
 
@@ -1239,12 +1108,11 @@ class EmbeddingsWithRawResponse:
         ``manhattan``, ``euclidean``).
         """
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create,
+            project_id=project_id,
+            deployment_id=deployment_id,
+            request_body=request_body,
+            **options,
         )
 
 
@@ -1279,12 +1147,11 @@ class Classification(
     ) -> GetClassificationFromDeploymentResponseBody:
         """Classify ``source_sentence`` (the class is ``response``)."""
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create,
+            project_id=project_id,
+            deployment_id=deployment_id,
+            request_body=request_body,
+            **options,
         )
 
 
@@ -1307,12 +1174,11 @@ class ClassificationWithRawResponse:
     ) -> APIResponse[GetClassificationFromDeploymentResponseBody]:
         """Classify ``source_sentence`` (the class is ``response``)."""
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create,
+            project_id=project_id,
+            deployment_id=deployment_id,
+            request_body=request_body,
+            **options,
         )
 
 
@@ -1356,11 +1222,7 @@ class Deployments:
         retried when it may have been committed (see `Projects.create`).
         """
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create, project_id=project_id, request_body=request_body, **options
         )
 
     def list(
@@ -1370,12 +1232,7 @@ class Deployments:
         **options: Unpack[CallOptions],
     ) -> builtins.list[DeploymentSummary]:
         """List a project's deployments."""
-        return self._runner.run(
-            self._inner.list(
-                project_id=project_id,
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.list, project_id=project_id, **options)
 
     def get(
         self,
@@ -1388,11 +1245,7 @@ class Deployments:
         training job and checkpoint it serves.
         """
         return self._runner.run(
-            self._inner.get(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                **options,
-            )
+            self._inner.get, project_id=project_id, deployment_id=deployment_id, **options
         )
 
     def delete(
@@ -1405,12 +1258,11 @@ class Deployments:
     ) -> None:
         """Delete a deployment (a retry that finds it gone succeeds)."""
         return self._runner.run(
-            self._inner.delete(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                missing_ok=missing_ok,
-                **options,
-            )
+            self._inner.delete,
+            project_id=project_id,
+            deployment_id=deployment_id,
+            missing_ok=missing_ok,
+            **options,
         )
 
     def cancel(
@@ -1422,11 +1274,7 @@ class Deployments:
     ) -> None:
         """Cancel a deployment that is still being deployed."""
         return self._runner.run(
-            self._inner.cancel(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                **options,
-            )
+            self._inner.cancel, project_id=project_id, deployment_id=deployment_id, **options
         )
 
     def wait(
@@ -1445,16 +1293,15 @@ class Deployments:
         ``Failed``, ``TimedOut`` or ``Cancelled``); see `TrainingJobs.wait`.
         """
         return self._runner.run(
-            self._inner.wait(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                max_wait=max_wait,
-                poll=poll,
-                on_progress=on_progress,
-                progress=progress,
-                raise_on_failure=raise_on_failure,
-                **options,
-            )
+            self._inner.wait,
+            project_id=project_id,
+            deployment_id=deployment_id,
+            max_wait=max_wait,
+            poll=poll,
+            on_progress=on_progress,
+            progress=progress,
+            raise_on_failure=raise_on_failure,
+            **options,
         )
 
     def create_and_wait(
@@ -1473,16 +1320,15 @@ class Deployments:
         `TrainingJobs.create_and_wait`).
         """
         return self._runner.run(
-            self._inner.create_and_wait(
-                project_id=project_id,
-                request_body=request_body,
-                max_wait=max_wait,
-                poll=poll,
-                on_progress=on_progress,
-                progress=progress,
-                raise_on_failure=raise_on_failure,
-                **options,
-            )
+            self._inner.create_and_wait,
+            project_id=project_id,
+            request_body=request_body,
+            max_wait=max_wait,
+            poll=poll,
+            on_progress=on_progress,
+            progress=progress,
+            raise_on_failure=raise_on_failure,
+            **options,
         )
 
 
@@ -1506,11 +1352,7 @@ class DeploymentsWithRawResponse:
         retried when it may have been committed (see `Projects.create`).
         """
         return self._runner.run(
-            self._inner.create(
-                project_id=project_id,
-                request_body=request_body,
-                **options,
-            )
+            self._inner.create, project_id=project_id, request_body=request_body, **options
         )
 
     def list(
@@ -1520,12 +1362,7 @@ class DeploymentsWithRawResponse:
         **options: Unpack[CallOptions],
     ) -> APIResponse[builtins.list[DeploymentSummary]]:
         """List a project's deployments."""
-        return self._runner.run(
-            self._inner.list(
-                project_id=project_id,
-                **options,
-            )
-        )
+        return self._runner.run(self._inner.list, project_id=project_id, **options)
 
     def get(
         self,
@@ -1538,11 +1375,7 @@ class DeploymentsWithRawResponse:
         training job and checkpoint it serves.
         """
         return self._runner.run(
-            self._inner.get(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                **options,
-            )
+            self._inner.get, project_id=project_id, deployment_id=deployment_id, **options
         )
 
     def delete(
@@ -1555,12 +1388,11 @@ class DeploymentsWithRawResponse:
     ) -> APIResponse[None]:
         """Delete a deployment (a retry that finds it gone succeeds)."""
         return self._runner.run(
-            self._inner.delete(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                missing_ok=missing_ok,
-                **options,
-            )
+            self._inner.delete,
+            project_id=project_id,
+            deployment_id=deployment_id,
+            missing_ok=missing_ok,
+            **options,
         )
 
     def cancel(
@@ -1572,9 +1404,5 @@ class DeploymentsWithRawResponse:
     ) -> APIResponse[None]:
         """Cancel a deployment that is still being deployed."""
         return self._runner.run(
-            self._inner.cancel(
-                project_id=project_id,
-                deployment_id=deployment_id,
-                **options,
-            )
+            self._inner.cancel, project_id=project_id, deployment_id=deployment_id, **options
         )
