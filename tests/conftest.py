@@ -1,15 +1,18 @@
-"""Shared fixtures: a clean environment, the emulator, and async test support (anyio)."""
+"""Shared fixtures: a clean environment, the emulator, and async test support (anyio); for
+the modules that run the platform on a virtual clock, `clock` and `api` (either client,
+the sync one seen through `Awaiting`) over the module's own `emu`."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
 
 from emissary import AsyncEmissaryClient, EmissaryClient
-from emissary.testing import Emulator, RetryClock
+from emissary.testing import Emulator, RetryClock, VirtualClock, instant_retries
 
 from .tls import write_ca
 
@@ -75,3 +78,43 @@ def ca() -> trustme.CA:
 def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
     """That CA's certificate as a PEM file."""
     return write_ca(ca, tmp_path)
+
+
+class Awaiting:
+    """A sync client seen through awaitable methods, so that one scenario drives both
+    clients: ``await Awaiting(client).projects.get(...)`` calls ``client.projects.get``."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.target, name)
+        if not callable(value):
+            return Awaiting(value)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return value(*args, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    """A virtual clock for a module's emulator (its `emu` fixture) and clients."""
+    return VirtualClock()
+
+
+@pytest.fixture(params=["async", "sync"])
+async def api(
+    request: pytest.FixtureRequest, emu: Emulator, clock: VirtualClock
+) -> AsyncIterator[Any]:
+    """Either client (the sync one seen through `Awaiting`), its retries and waits on the
+    emulator's clock; `emu` is the module's own (a threaded emulator on `clock`)."""
+    if request.param == "async":
+        async with AsyncEmissaryClient(api_key=emu.api_key, server_url=emu.url) as client:
+            with instant_retries(client, clock=clock):
+                yield client
+    else:
+        with EmissaryClient(api_key=emu.api_key, server_url=emu.url) as sync_client:
+            with instant_retries(sync_client, clock=clock):
+                yield Awaiting(sync_client)

@@ -107,11 +107,6 @@ def check_type(operation: Operation[Any], result: Any) -> None:
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
 def world(clock: VirtualClock) -> Iterator[tuple[Emulator, dict[str, str]]]:
     """A threaded emulator on `clock` where every example call succeeds, and its ids."""
     with emulator(clock) as emu:

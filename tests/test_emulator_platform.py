@@ -225,11 +225,6 @@ class Api:
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
 async def emu(clock: VirtualClock) -> AsyncIterator[Emulator]:
     """An emulator on the test's loop, on a virtual clock."""
     async with Emulator(clock=clock) as emulator:

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,24 +56,6 @@ DEPLOY_PENDING_S, DEPLOYING_S = 30.0, 300.0
 SCRIPTED_S = DATASET_S + PENDING_S + RUNNING_S + DEPLOY_PENDING_S + DEPLOYING_S
 """How long the platform takes, at least, from the upload to a deployed model."""
 STEPS = ["project", "upload", "training", "checkpoint", "deployment"]
-
-
-class Awaiting:
-    """A sync client seen through awaitable methods, so that one scenario drives both
-    clients: ``await Awaiting(client).fine_tune(...)`` calls ``client.fine_tune(...)``."""
-
-    def __init__(self, target: Any) -> None:
-        self.target = target
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self.target, name)
-        if not callable(value):
-            return Awaiting(value)
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return value(*args, **kwargs)
-
-        return call
 
 
 class Died(BaseException):
@@ -112,11 +94,6 @@ class Events:
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
 def emu(clock: VirtualClock) -> Iterator[Emulator]:
     """A threaded emulator (the sync client blocks the test's thread) on `clock`: a dataset
     is processed in 20 s, training takes 6 hours and saves 4 checkpoints, a deployment is
@@ -130,21 +107,6 @@ def emu(clock: VirtualClock) -> Iterator[Emulator]:
             pending_s=DEPLOY_PENDING_S, deploying_s=DEPLOYING_S
         )
         yield emulator
-
-
-@pytest.fixture(params=["async", "sync"])
-async def api(
-    request: pytest.FixtureRequest, emu: Emulator, clock: VirtualClock
-) -> AsyncIterator[Any]:
-    """The client under test, its retries and waits on the emulator's clock."""
-    if request.param == "async":
-        async with AsyncEmissaryClient(api_key=emu.api_key, server_url=emu.url) as client:
-            with instant_retries(client, clock=clock):
-                yield client
-    else:
-        with EmissaryClient(api_key=emu.api_key, server_url=emu.url) as sync_client:
-            with instant_retries(sync_client, clock=clock):
-                yield Awaiting(sync_client)
 
 
 @pytest.fixture

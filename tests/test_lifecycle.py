@@ -15,7 +15,7 @@ import enum
 import hashlib
 import pickle
 import typing
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from emissary import AsyncEmissaryClient, EmissaryClient, models
+from emissary import AsyncEmissaryClient, models
 from emissary._operations import OPERATIONS, Operation
 from emissary.errors import APIErrorNotFound
 from emissary.testing import (
@@ -38,7 +38,6 @@ from emissary.testing import (
     embed,
     generate_chat_completion,
     generate_completion,
-    instant_retries,
 )
 
 from .faults import FaultServer
@@ -53,29 +52,6 @@ CHAT_MODEL = "Llama-3.2-1B-Instruct"
 TERMINAL = {"Success", "Failed", "TimedOut", "Cancelled"}
 
 
-class Awaiting:
-    """A sync client seen through awaitable methods, so that one scenario drives both
-    clients: ``await Awaiting(client).projects.get(...)`` calls ``client.projects.get``."""
-
-    def __init__(self, target: Any) -> None:
-        self.target = target
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self.target, name)
-        if not callable(value):
-            return Awaiting(value)
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return value(*args, **kwargs)
-
-        return call
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
 @pytest.fixture
 def emu(clock: VirtualClock) -> Iterator[Emulator]:
     """A threaded emulator (the sync client blocks the test's thread) on `clock`."""
@@ -84,21 +60,6 @@ def emu(clock: VirtualClock) -> Iterator[Emulator]:
         emulator.scripts.training = TrainingScript(pending_s=30, running_s=600, checkpoints=4)
         emulator.scripts.deployment = DeploymentScript(pending_s=5, deploying_s=60)
         yield emulator
-
-
-@pytest.fixture(params=["async", "sync"])
-async def api(
-    request: pytest.FixtureRequest, emu: Emulator, clock: VirtualClock
-) -> AsyncIterator[Any]:
-    """The client under test, its retries and waits on the emulator's clock."""
-    if request.param == "async":
-        async with AsyncEmissaryClient(api_key=emu.api_key, server_url=emu.url) as client:
-            with instant_retries(client, clock=clock):
-                yield client
-    else:
-        with EmissaryClient(api_key=emu.api_key, server_url=emu.url) as sync_client:
-            with instant_retries(sync_client, clock=clock):
-                yield Awaiting(sync_client)
 
 
 async def test_the_whole_lifecycle(

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from emissary import AsyncEmissaryClient, EmissaryClient
+from emissary import AsyncEmissaryClient
 from emissary.errors import (
     AmbiguousCreateError,
     APIConnectionError,
@@ -33,7 +33,6 @@ from emissary.testing import (
 from emissary.utils import RetryConfig
 
 from .test_emulator_platform import Api
-from .test_lifecycle import Awaiting
 
 pytestmark = pytest.mark.anyio
 MODEL = "Llama-3.2-1B-Instruct"
@@ -43,11 +42,6 @@ GRACE_S = 30.0
 DEMO = {"project_id": "demo-project", "deployment_id": "demo-deployment"}
 TRAINING = TrainingScript(pending_s=30, running_s=600, checkpoints=4)
 TRAINED_S = TRAINING.pending_s + TRAINING.running_s
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
 
 
 @pytest.fixture
@@ -66,21 +60,6 @@ async def client(emu: Emulator, clock: VirtualClock) -> AsyncIterator[AsyncEmiss
     async with AsyncEmissaryClient(api_key=emu.api_key, server_url=emu.url) as async_client:
         with instant_retries(async_client, clock=clock):
             yield async_client
-
-
-@pytest.fixture(params=["async", "sync"])
-async def api(
-    request: pytest.FixtureRequest, emu: Emulator, clock: VirtualClock
-) -> AsyncIterator[Any]:
-    """Either client (the sync one seen through awaitable methods), on the emulator's clock."""
-    if request.param == "async":
-        async with AsyncEmissaryClient(api_key=emu.api_key, server_url=emu.url) as async_client:
-            with instant_retries(async_client, clock=clock):
-                yield async_client
-    else:
-        with EmissaryClient(api_key=emu.api_key, server_url=emu.url) as sync_client:
-            with instant_retries(sync_client, clock=clock):
-                yield Awaiting(sync_client)
 
 
 @pytest.fixture

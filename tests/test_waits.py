@@ -68,11 +68,6 @@ BADLY = ["Failed", "TimedOut", "Cancelled"]
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
 async def emu(clock: VirtualClock) -> AsyncIterator[Emulator]:
     """The emulator on the test's loop and `clock`; datasets are processed at once."""
     async with Emulator(clock=clock) as emulator:
