@@ -13,10 +13,13 @@ sub-command, pinned to CPU 0 like ``clients.py``), for the targets of the batch 
    under an ``asyncio.Semaphore(64)``, each encoding its body with msgspec, POSTing it and
    decoding the answer with a msgspec ``Decoder`` (``gather``'s list of the answers is kept
    until the batch ends, as a batch's results are); (b) emissary's async
-   ``completions.batch(concurrency=64)``; (c) the sync client's ``batch``. ``process_time``
+   ``completions.batch(concurrency=64)``; (c) the sync client's ``batch``; and, for
+   reference, (d) ``slots``: the floor's rows scheduled as a batch schedules them, each
+   row's task made when a slot frees (flat memory; ``gather`` makes them all up front,
+   which changes when the cycle collector runs). ``process_time``
    around the batch only, after a 200-row warm-up with the same client; every row must
    succeed and nginx's request count must match, or the run stops as void. Rounds
-   interleave the clients (A B C, then C B A); ratios are to the floor of the same round,
+   interleave the clients (A B C D, then D C B A); ratios are to the floor of the same round,
    then the median. Targets: async ≤ 1.10 times the floor, sync ≤ 1.15 times. With
    ``--endpoint embeddings``, the same for ``embeddings.batch`` (nginx answers two
    384-float vectors and a score; the floor decodes them into msgspec Structs of its own).
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -84,7 +88,7 @@ EMULATOR_PROJECT, EMULATOR_DEPLOYMENT = "demo-project", "demo-deployment"
 """The emulator's default deployment."""
 MAX_ROWS_PER_S = CAPACITY / (LATENCY_MS / 1000)
 BIN_S = 0.5
-CPU_CLIENTS = ["floor", "async", "sync"]
+CPU_CLIENTS = ["floor", "slots", "async", "sync"]
 PARTS = ["cpu", "goodput", "iter", "cli"]
 FULL = {"rounds": 5, "rows": 20_000, "goodput_rows": 10_000, "iter_rows": 1_000_000, "cli_runs": 15}
 QUICK = {"rounds": 1, "rows": 3_000, "goodput_rows": 1_000, "iter_rows": 50_000, "cli_runs": 5}
@@ -169,8 +173,15 @@ def timeout_for(rows: int, rows_per_s: float) -> float:
 # --- the child processes: one measurement each, one JSON line on stdout -------------------
 
 
-async def floor_batch(url: str, rows: int, concurrency: int, endpoint: str) -> dict[str, Any]:
-    """The floor: raw aiohttp and msgspec, one coroutine per row under a semaphore."""
+async def floor_batch(
+    url: str, rows: int, concurrency: int, endpoint: str, lazy: bool = False
+) -> dict[str, Any]:
+    """The floor: raw aiohttp and msgspec, one coroutine per row under a semaphore.
+
+    With `lazy` (the ``slots`` reference), the same rows as a batch schedules them: a
+    row's task is made only when one of the `concurrency` slots frees, so memory stays
+    flat, where ``gather`` makes every row's coroutine and task up front.
+    """
     import aiohttp
     import msgspec
 
@@ -181,15 +192,45 @@ async def floor_batch(url: str, rows: int, concurrency: int, endpoint: str) -> d
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=POOL))
     semaphore = asyncio.Semaphore(concurrency)
 
+    async def post(request: Any) -> Any:
+        async with session.post(target, data=encode(request), headers=headers) as response:
+            data = await response.read()
+        return decoder.decode(data) if response.status == 200 else None
+
     async def row(request: Any) -> Any:
         async with semaphore:
-            async with session.post(target, data=encode(request), headers=headers) as response:
-                data = await response.read()
-            return decoder.decode(data) if response.status == 200 else None
+            return await post(request)
 
-    async def run(bodies: list[Any]) -> list[Any]:
+    async def gathered(bodies: list[Any]) -> list[Any]:
         return await asyncio.gather(*(row(request) for request in bodies))
 
+    async def in_slots(bodies: list[Any]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        results: list[Any] = [None] * len(bodies)
+        pending = iter(enumerate(bodies))
+        running: set[asyncio.Task[Any]] = set()
+        done = loop.create_future()
+
+        def start() -> None:
+            for index, request in pending:
+                task = loop.create_task(post(request))
+                task.add_done_callback(functools.partial(finished, index))
+                running.add(task)
+                if len(running) == concurrency:
+                    return
+            if not running and not done.done():
+                done.set_result(None)
+
+        def finished(index: int, task: asyncio.Task[Any]) -> None:
+            running.discard(task)
+            results[index] = None if task.exception() else task.result()
+            start()
+
+        start()
+        await done
+        return results
+
+    run = in_slots if lazy else gathered
     try:
         await run([request_body(endpoint) for _ in range(WARMUP)])
         bodies = [request_body(endpoint) for _ in range(rows)]
@@ -350,8 +391,9 @@ def child(argv: list[str]) -> None:
     options = parser.parse_args(argv)
     level: Concurrency = "auto" if options.concurrency == "auto" else int(options.concurrency)
     endpoint = options.endpoint
-    if options.kind == "floor":
-        result = asyncio.run(floor_batch(options.url, options.rows, int(level), endpoint))
+    if options.kind in ("floor", "slots"):
+        lazy = options.kind == "slots"
+        result = asyncio.run(floor_batch(options.url, options.rows, int(level), endpoint, lazy))
     elif options.kind == "async":
         result = asyncio.run(async_batch(options.url, options.rows, int(level), endpoint))
     elif options.kind == "sync":
@@ -410,7 +452,7 @@ def cpu_measurement(nginx: Nginx, kind: str, rows: int, endpoint: str) -> dict[s
 def cpu_rounds(
     nginx: Nginx, rounds: int, rows: int, endpoint: str
 ) -> list[dict[str, dict[str, Any]]]:
-    """`rounds` rounds of the three clients, interleaved (A B C, then C B A)."""
+    """`rounds` rounds of the CPU clients, interleaved (A B C D, then D C B A)."""
     measured: list[dict[str, dict[str, Any]]] = []
     for number in range(rounds):
         order = CPU_CLIENTS if number % 2 == 0 else CPU_CLIENTS[::-1]
@@ -607,6 +649,7 @@ def tables(report: dict[str, Any]) -> str:
         summary = report["cpu"]["summary"]
         names = {
             "floor": "floor (aiohttp gather)",
+            "slots": "aiohttp, a task as a slot frees",
             "async": "emissary async batch",
             "sync": "emissary sync batch",
         }
