@@ -1,9 +1,9 @@
 """Developer tasks: ``nox`` runs them all; ``nox -s tests-3.12`` one of them.
 
-Sessions: tests on Python 3.10-3.13, lint (ruff), typecheck (mypy --strict), generated
-(the sync facade is fresh), examples; ``distributed`` (Ray and Dask, which CI runs
-apart); ``bench`` (the full side-by-side benchmark, needs nginx) and ``bench_quick`` (the
-floor and emissary only, as CI runs it) on request.
+Sessions: tests on Python 3.10-3.13, lint (ruff), typecheck (mypy --strict; pyright on
+what users' code sees), generated (the sync facade is fresh), examples; ``distributed``
+(Ray and Dask, which CI runs apart); ``bench`` (the full side-by-side benchmark, needs
+nginx) and ``bench_quick`` (the floor and emissary only, as CI runs it) on request.
 """
 
 from __future__ import annotations
@@ -43,11 +43,17 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
+BASEDPYRIGHT = "basedpyright==1.40.2"
+"""pyright, as Pylance users meet it, from the package index (it brings its own Node.js)."""
+
+
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the package, the scripts and the examples."""
-    session.install("-e", ".", "mypy>=1.11")
-    session.run("mypy", "--strict", "emissary", "scripts", "examples")
+    """mypy --strict over the package, the scripts, the examples and what users' code sees
+    (tests/typing); pyright over the latter too, where it differs from mypy."""
+    session.install("-e", ".", "mypy>=1.11", BASEDPYRIGHT)
+    session.run("mypy", "--strict", "emissary", "scripts", "examples", "tests/typing")
+    session.run("basedpyright", "--level", "error", "tests/typing")
 
 
 @nox.session(python="3.11")
