@@ -207,6 +207,27 @@ async def test_a_failed_call_is_an_error_span(
     assert failed.attributes["http.request.resend_count"] == 2
 
 
+async def test_a_missing_ok_delete_of_nothing_is_logged_traced_and_raw_as_its_404(
+    emulator: Emulator,
+    client: AsyncEmissaryClient,
+    spans: InMemorySpanExporter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The 404 is the answer the caller asked to accept: the call succeeds, its attempt is
+    # logged with the status it got, its span is not an error, and the raw variant hands
+    # back that answer with nothing to parse.
+    caplog.set_level(logging.DEBUG, logger="emissary")
+    raw = await client.projects.with_raw_response.delete(project_id="gone", missing_ok=True)
+    assert (raw.status_code, raw.parse(), raw.retries_taken) == (404, None, 0)
+    assert raw.request_id == emulator.requests[-1].request_id
+    (record,) = [r for r in caplog.records if r.name == "emissary"]
+    assert record.getMessage().startswith("DELETE /v1/projects/gone attempt 1: 404 in ")
+    (span,) = spans.get_finished_spans()
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes is not None and span.attributes["emissary.project_id"] == "gone"
+    assert "error.type" not in span.attributes
+
+
 async def test_tracing_false_makes_no_span(emulator: Emulator, spans: InMemorySpanExporter) -> None:
     async with AsyncEmissaryClient(
         api_key=emulator.api_key, server_url=emulator.url, tracing=False
