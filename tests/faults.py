@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import socket
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +26,32 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+WAIT = 10.0
+"""The bound on waiting for what a server or client does on its own: far longer than any
+of it takes, so that it fails only when the thing never happens."""
+
+
+def wait_until(condition: Callable[[], object], what: str = "the condition") -> None:
+    """Poll `condition` (from a thread) until it holds; fail, naming `what`, after `WAIT`."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not hold within {WAIT:g} s"
+        time.sleep(0.005)
+
+
+async def until(condition: Callable[[], object], what: str = "the condition") -> None:
+    """`wait_until` for a coroutine: it yields to the loop between polls, and `condition`
+    may be an async function."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        assert time.monotonic() < deadline, f"{what} did not hold within {WAIT:g} s"
+        await asyncio.sleep(0.005)
 
 
 class FaultServer:

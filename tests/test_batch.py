@@ -32,7 +32,7 @@ from emissary.testing import Emulator, RetryClock, instant_retries
 from emissary.utils import BackoffStrategy, RetryConfig
 
 from .conftest import DEPLOYMENT, PROJECT
-from .faults import FaultServer, connections_to, run_python
+from .faults import FaultServer, connections_to, run_python, until
 
 pytestmark = pytest.mark.anyio
 
@@ -185,11 +185,7 @@ async def test_ordered_rows_behind_a_slow_one_keep_being_sent() -> None:
             **IDS, requests=rows, concurrency=2, ordered=True
         )
         first = asyncio.ensure_future(anext(results))
-        for _ in range(500):  # bounded: 5 s
-            if len(server.requests) == 31:
-                break
-            await asyncio.sleep(0.01)
-        assert len(server.requests) == 31  # every row sent while the first one is held
+        await until(lambda: len(server.requests) == 31, "every row sent, the first one held")
         assert not first.done()
         release.set()
         assert (await first).index == 0
@@ -211,11 +207,7 @@ async def test_dropping_iter_batch_without_closing_it_cancels_its_rows(
     assert emulator.in_flight == 3
     del results, first
     gc.collect()
-    for _ in range(500):  # bounded: 5 s
-        if emulator.in_flight == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert emulator.in_flight == 0  # the client left: the rows were cancelled
+    await until(lambda: emulator.in_flight == 0, "the client left: the rows were cancelled")
     assert [t for t in asyncio.all_tasks() if "_Rows.row" in repr(t.get_coro())] == []
     assert len(emulator.requests) == 4
 
@@ -412,11 +404,7 @@ async def test_cancelling_a_batch_stops_it_at_once_and_leaks_nothing(
     task = asyncio.ensure_future(
         client.deployments.completions.batch(**IDS, requests=bodies(100), concurrency=8)
     )
-    for _ in range(500):  # bounded: 5 s
-        if emulator.in_flight == 8:
-            break
-        await asyncio.sleep(0.01)
-    assert emulator.in_flight == 8
+    await until(lambda: emulator.in_flight == 8, "8 rows in flight")
     started = time.monotonic()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -442,11 +430,7 @@ async def test_closing_the_client_under_a_batch_ends_it_with_client_closed_error
     task = asyncio.ensure_future(
         client.deployments.completions.batch(**IDS, requests=bodies(100), concurrency=8)
     )
-    for _ in range(500):  # bounded: 5 s
-        if emulator.in_flight == 8:
-            break
-        await asyncio.sleep(0.01)
-    assert emulator.in_flight == 8
+    await until(lambda: emulator.in_flight == 8, "8 rows in flight")
     await client.close()
     with pytest.raises(ClientClosedError, match="closed while the call was in flight"):
         await asyncio.wait_for(task, 5)

@@ -19,7 +19,7 @@ import pytest
 
 from emissary.testing import Emulator
 
-from .faults import ROOT, run_python
+from .faults import ROOT, run_python, wait_until
 
 PROJECT, DEPLOYMENT = "demo-project", "demo-deployment"
 TARGET = ["-p", PROJECT, "-d", DEPLOYMENT]
@@ -236,11 +236,7 @@ def test_kill_9_mid_run_then_resume_runs_every_row_exactly_once(tmp_path: Path) 
         output = tmp_path / "out.jsonl"
         process = start_batch(emu, source, output)
         wait_for_lines(output, 30, process)
-        for _ in range(500):  # bounded: 10 s
-            if emu.in_flight == 8:
-                break
-            time.sleep(0.02)
-        assert emu.in_flight == 8
+        wait_until(lambda: emu.in_flight == 8, "8 rows in flight")
         process.kill()  # SIGKILL: no cleanup at all
         process.communicate(timeout=10)
         first_run = len(emu.requests)

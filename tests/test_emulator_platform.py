@@ -22,7 +22,6 @@ import time
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
@@ -54,11 +53,10 @@ from emissary.testing import (
     instant_retries,
 )
 
+from .faults import ROOT, WAIT, until, wait_until
+
 pytestmark = pytest.mark.anyio
-ROOT = Path(__file__).resolve().parent.parent
 KEY = {"X-API-Key": DEFAULT_API_KEY}
-WAIT = 10.0
-"""The bound on every real-time wait, in seconds."""
 T = TypeVar("T")
 
 P = "/v1/projects/{project_id}"
@@ -957,7 +955,7 @@ async def test_capacity_and_latency_apply_to_all_four_kinds() -> None:
             api.request("POST", base + "completions", json={"prompt": "h"})
         )
         try:
-            await wait_until(lambda: emu.in_flight == 1)
+            await until(lambda: emu.in_flight == 1)
             for kind, body in INFERENCE.items():
                 reply = await api.request("POST", base + kind, json=body)
                 assert reply.status == 429, kind
@@ -968,7 +966,7 @@ async def test_capacity_and_latency_apply_to_all_four_kinds() -> None:
             hung.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await hung
-        await wait_until(lambda: emu.in_flight == 0)
+        await until(lambda: emu.in_flight == 0)
         assert [r.fault for r in emu.requests].count("over_capacity") == 4
     async with Emulator(latency_ms=50) as emu, aiohttp.ClientSession() as session:
         api = Api(session, emu)
@@ -976,14 +974,6 @@ async def test_capacity_and_latency_apply_to_all_four_kinds() -> None:
             start = time.monotonic()
             await api.ok("POST", base + kind, json=body)
             assert time.monotonic() - start >= 0.05, kind
-
-
-async def wait_until(condition: Callable[[], bool]) -> None:
-    """Yield to the loop until `condition` holds (at most `WAIT` seconds)."""
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        await asyncio.sleep(0.005)
 
 
 # --- 5. time: the virtual clock, instant retries, time_scale -------------------------------
@@ -1360,24 +1350,16 @@ def test_the_time_scale_flag_speeds_up_a_subprocess_emulator(served: tuple[str, 
         dataset = sdk.datasets.create(
             project_id=pid, request_body={"file": {"file_name": "t.csv", "content": b"a\n"}}
         ).id
-        bounded(lambda: sdk.datasets.get(project_id=pid, dataset_id=dataset).is_uploaded)
+        wait_until(lambda: sdk.datasets.get(project_id=pid, dataset_id=dataset).is_uploaded)
         job = sdk.training_jobs.create(
             project_id=pid,
             request_body={"base_model": "Llama-3.2-1B", "train_dataset_id": dataset},
         ).id
-        bounded(
+        wait_until(
             lambda: sdk.training_jobs.get(project_id=pid, training_job_id=job).status == "Success"
         )
     finally:
         sdk.sdk_configuration.client.close()
-
-
-def bounded(condition: Callable[[], bool]) -> None:
-    """Poll `condition` until it holds, for at most `WAIT` real seconds."""
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.005)
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "fast", "inf"])

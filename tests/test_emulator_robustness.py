@@ -17,8 +17,7 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -34,12 +33,11 @@ from emissary.testing import (
 )
 
 from .conftest import DEPLOYMENT, PROJECT
+from .faults import WAIT, wait_until
 from .tls import server_context
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = f"/v1/projects/{PROJECT}/deployments/{DEPLOYMENT}/completions"
-WAIT = 10.0
-"""The bound on every wait for the emulator, in seconds."""
 IDLE = 0.5
 """A short idle timeout that still gives a client sending at once ample time, on a busy
 machine, to have its request (or TLS handshake) heard before it runs out."""
@@ -218,14 +216,6 @@ def test_generated_words_never_repeat_an_ngram(n: int, vocabulary: int) -> None:
 
 
 # 4. Bookkeeping bounded by the requests in flight
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    """Poll `condition` until it holds, failing after `WAIT` seconds."""
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 def request_bytes(body: bytes = BODY, *, close: bool = False) -> bytes:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import io
 import json
 import os
@@ -41,6 +40,8 @@ from emissary.testing import (
     VirtualClock,
     instant_retries,
 )
+
+from .faults import until
 
 pytestmark = pytest.mark.anyio
 
@@ -698,18 +699,6 @@ async def test_a_corrupt_state_file_is_refused(
     run = await api.fine_tune(base_model=MODEL, train=TRAIN, state=state)
     assert run.deployment.status == "Deployed"
     assert read_state(state)["deployment_id"] == run.deployment.id
-
-
-async def until(condition: Callable[[], object]) -> None:
-    """Poll `condition` (a function, or an async one) until it holds: the emulator has no
-    event to wait on. The caller bounds it (``anyio.fail_after``)."""
-    while True:
-        held = condition()
-        if inspect.isawaitable(held):
-            held = await held
-        if held:
-            return
-        await anyio.sleep(0.001)
 
 
 async def test_a_create_cut_off_by_death_is_adopted_on_resume(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from emissary.errors import APIErrorNotFound, SDKError
 from emissary.testing import Emulator
 
 from .conftest import DEPLOYMENT, PROJECT, fake_time
-from .faults import run_python
+from .faults import run_python, until
 
 pytestmark = pytest.mark.anyio
 
@@ -362,11 +362,7 @@ async def test_a_cancelled_batch_leaves_no_span_open(
             max_concurrency=20,  # 20 rows under way, 8 of them in flight, 12 waiting
         )
     )
-    for _ in range(500):  # bounded: 5 s
-        if emulator.in_flight == 8:
-            break
-        await asyncio.sleep(0.01)
-    assert emulator.in_flight == 8
+    await until(lambda: emulator.in_flight == 8, "8 rows in flight")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -21,7 +21,7 @@ from emissary.errors import APIErrorNotFound, ClientClosedError
 from emissary.testing import Emulator
 
 from .conftest import DEPLOYMENT, PROJECT
-from .faults import connections_to, run_python
+from .faults import connections_to, run_python, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 IDS = {"project_id": PROJECT, "deployment_id": DEPLOYMENT}
@@ -125,11 +125,7 @@ def test_closing_the_client_under_other_threads_calls_gives_them_client_closed_e
             threads = [threading.Thread(target=call, daemon=True) for _ in range(3)]
             for thread in threads:
                 thread.start()
-            for _ in range(500):  # bounded: 5 s
-                if emu.in_flight == 3:
-                    break
-                threading.Event().wait(0.01)
-            assert emu.in_flight == 3, f"trial {trial}"
+            wait_until(lambda: emu.in_flight == 3, f"trial {trial}: 3 calls in flight")
             client.close()
             for thread in threads:
                 thread.join(10)
