@@ -412,11 +412,7 @@ async def test_cancelling_a_batch_stops_it_at_once_and_leaks_nothing(
     assert time.monotonic() - started < 1.0
     await asyncio.sleep(0)
     assert [t for t in asyncio.all_tasks() if "_Rows.row" in repr(t.get_coro())] == []
-    for _ in range(100):  # the server side notices the closed connections
-        if connections_to(emulator.port) == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert connections_to(emulator.port) == 0
+    await until(lambda: connections_to(emulator.port) == 0, "the connections closed")
     assert len(emulator.requests) == 8  # nothing sent after the cancel
 
 
@@ -447,11 +443,7 @@ async def test_leaving_iter_batch_early_cancels_the_rows_in_flight(
         break
     await results.aclose()  # type: ignore[attr-defined]
     assert connections_to(emulator.port) == 0 or emulator.in_flight <= 6
-    for _ in range(100):
-        if emulator.in_flight == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert emulator.in_flight == 0
+    await until(lambda: emulator.in_flight == 0, "no request in flight")
 
 
 def test_ctrl_c_stops_a_sync_batch_within_a_second() -> None:

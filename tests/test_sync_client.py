@@ -100,11 +100,7 @@ def test_closing_the_client_under_other_threads_calls_gives_them_client_closed_e
     # and a traceback at exit from daemon threads): what the async client raises there.
     with Emulator() as emu:
         for trial in range(5):
-            for _ in range(500):  # the last trial's held requests are let go: 5 s bound
-                if emu.in_flight == 0:
-                    break
-                threading.Event().wait(0.01)
-            assert emu.in_flight == 0, f"trial {trial}: requests of the last one still held"
+            wait_until(lambda: emu.in_flight == 0, f"trial {trial}: the last one's requests let go")
             emu.faults.clear()
             emu.faults.hang(3)
             client = EmissaryClient(api_key=emu.api_key, server_url=emu.url)
