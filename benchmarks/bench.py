@@ -93,23 +93,8 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    server {{
+    server {{  # plain HTTP and the same over TLS
         listen 127.0.0.1:{port};
-        location / {{
-            default_type application/json;
-            return 200 '{body}';
-        }}
-        location ~ /embeddings$ {{
-            error_page 405 =200 /embeddings.json;  # answered with the file (too long for
-            return 405;  # a `return`'s text, which nginx caps at 4 KB)
-        }}
-        location = /embeddings.json {{
-            internal;
-            default_type application/json;
-            root {dir}/static;
-        }}
-    }}
-    server {{
         listen 127.0.0.1:{tls_port} ssl;
         ssl_certificate {dir}/server.pem;
         ssl_certificate_key {dir}/server.key;
