@@ -226,6 +226,7 @@ class RequestPath(Protocol):
         timeout_ms: float | None,
         raw: bool = False,
         pacer: Pacer | None = None,
+        not_after: float | None = None,
     ) -> Any: ...
 
 

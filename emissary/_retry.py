@@ -137,7 +137,8 @@ class Retrying:
     cut to what is left of ``max_elapsed_time``, so no attempt runs past it, and none starts
     without time left: a call whose budget is spent (a loop that woke late from its backoff
     sleep) ends with `APITimeoutError`. A wait that would end past the budget (a long
-    ``Retry-After`` included) is not slept: the error is raised at once.
+    ``Retry-After`` included) is not slept: the error is raised at once. `not_after` (a
+    wait's deadline, on the same clock) ends the budget earlier, if it comes first.
     """
 
     __slots__ = (
@@ -145,6 +146,7 @@ class Retrying:
         "config",
         "deadline",
         "logger",
+        "not_after",
         "rolling",
         "runtime",
         "started",
@@ -161,6 +163,7 @@ class Retrying:
         logger: logging.Logger = _logger,
         *,
         rolling: bool = False,
+        not_after: float | None = None,
     ) -> None:
         self.config = config
         self.logger = logger
@@ -173,7 +176,8 @@ class Retrying:
         self.started = started
         self.attempts = 1
         """Attempts made so far."""
-        self.deadline = started + config.backoff.max_elapsed_time / 1000.0
+        self.not_after = math.inf if not_after is None else not_after
+        self.deadline = min(started + config.backoff.max_elapsed_time / 1000.0, self.not_after)
         self.waits = _waits(config, runtime.random) if config.enabled else iter(())
 
     async def after(
@@ -191,7 +195,7 @@ class Retrying:
         config, runtime, number = self.config, self.runtime, self.attempts
         clock = runtime.clock
         if self.rolling:
-            self.deadline = clock() + config.backoff.max_elapsed_time / 1000.0
+            self.deadline = min(clock() + config.backoff.max_elapsed_time / 1000.0, self.not_after)
         if (
             not config.enabled
             or not replayable

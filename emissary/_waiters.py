@@ -16,8 +16,10 @@ A poll that fails (after its own retries) is logged and polling goes on, up to
 `MAX_FAILED_POLLS` in a row; 400 and 401 end the wait at once; a 404 within
 `INVISIBLE_S` of the resource's creation (or of the wait's start, when the wait does not
 know it) is "not visible yet", a later one ends the wait. A status the SDK does not know is
-not an end. The deadline is on the same clock: the last poll is made at it, and the wait
-never overruns it by more than that poll's own time. Cancelling the waiting task (or
+not an end. The deadline is on the same clock: no poll's attempts or retries run past it
+(each poll is an ordinary call given the deadline as its `not_after`), the last poll is made
+at it as one attempt, and so the wait never overruns it by more than one attempt's
+``timeout_ms``. Cancelling the waiting task (or
 Ctrl-C, in the sync client) stops it at once; nothing is ever cancelled on the server.
 """
 
@@ -236,6 +238,7 @@ async def wait(
                     server_url=get("server_url"),
                     timeout_ms=get("timeout_ms"),
                     raw=True,
+                    not_after=None if limit is None else deadline,
                 )
             except (APIErrorInvalidInput, APIErrorUnauthorized):
                 raise

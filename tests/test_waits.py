@@ -258,6 +258,41 @@ async def test_max_wait_ends_the_wait_at_its_deadline_and_the_job_goes_on(
     assert done.status == "Success"
 
 
+@pytest.mark.parametrize("retry_after", [7, 30])
+async def test_failing_polls_retry_only_until_the_deadline(
+    retry_after: int, client: AsyncEmissaryClient, emu: Emulator, clock: VirtualClock
+) -> None:
+    # Every poll answered 503 with a Retry-After: a poll's own retries (up to a minute of
+    # them) stop at the wait's deadline, and the poll made at the deadline is one attempt.
+    # (Before, max_wait=10 ended after 56 s with Retry-After 7, and 30 s with 30.)
+    job_id = await new_job(client, emu, pending_s=0, running_s=2 * HOUR)
+    emu.faults.fail(1_000, status=503, retry_after=retry_after)
+    began = clock.now()
+    with pytest.raises(WaitTimeoutError) as caught:
+        await client.training_jobs.wait(project_id=PROJECT, training_job_id=job_id, max_wait=10)
+    assert clock.now() - began == pytest.approx(10, abs=1e-6)
+    assert "no poll was answered" in str(caught.value) and caught.value.polls == 0
+    # The first poll's retry after 7 s fits before the deadline, one after 30 s does not;
+    # then the poll at 10 s.
+    assert len(emu.polls("training_jobs.get", job_id)) == (3 if retry_after == 7 else 2)
+
+
+async def test_failing_polls_end_at_max_wait_in_real_time(
+    client: AsyncEmissaryClient, emu: Emulator
+) -> None:
+    # The same on the real clock, with the client's own retries (no test switches).
+    job_id = await new_job(client, emu, pending_s=0, running_s=2 * HOUR)
+    emu.faults.fail(1_000, status=503, retry_after=3)
+    async with AsyncEmissaryClient(api_key=emu.api_key, server_url=emu.url) as real:
+        began = time.monotonic()
+        with pytest.raises(WaitTimeoutError):
+            await real.training_jobs.wait(project_id=PROJECT, training_job_id=job_id, max_wait=1)
+        took = time.monotonic() - began
+    # One poll at once (its retry in 3 s would pass the deadline: not made), one at 1 s.
+    assert 1.0 <= took < 2.5, took  # (before: 57 s)
+    assert len(emu.polls("training_jobs.get", job_id)) == 2
+
+
 async def test_max_wait_none_waits_past_the_default_day_until_the_end(
     client: AsyncEmissaryClient, emu: Emulator, clock: VirtualClock
 ) -> None:

@@ -387,11 +387,14 @@ class AsyncEmissaryClient:
         timeout_ms: float | None,
         raw: bool = False,
         pacer: Pacer | None = None,
+        not_after: float | None = None,
     ) -> Any:
         """The one request path: send `request` (retrying per the call's settings), parse
         its response, and return the result (or, with `raw`, the `models.APIResponse`).
         A batch's `pacer` admits each attempt and hears how it ended; the call's time
-        budget starts when its first attempt is admitted.
+        budget starts when its first attempt is admitted. A wait's poll passes its deadline
+        as `not_after` (on the retry clock): no attempt runs and no retry waits past it,
+        and a call made at or after it is one attempt (`timeout_ms`), not retried.
         (Typed by the overloads of the resources' view of a client, `resources._Client`.)
 
         Every operation comes through here, so headers, retries, deadlines, timing,
@@ -421,6 +424,8 @@ class AsyncEmissaryClient:
         max_bytes = settings.max_response_bytes
         log = observer.debug_enabled()
         limit, number, retrying, reached = first_timeout_s, 1, None, False
+        if not_after is not None and 0 < not_after - started < limit:
+            limit = not_after - started
         try:
             while True:  # the attempts: one place sends and parses
                 began = time.perf_counter() if log else 0.0
@@ -455,6 +460,7 @@ class AsyncEmissaryClient:
                                 # an upload's attempts take as long as the file: its waits
                                 # and answers get the budget, counted from each failure
                                 rolling=request.stall_timeout_s is not None,
+                                not_after=not_after,
                             )  # fmt: skip
                         # Wait, or raise the error that ends the call:
                         limit = await retrying.after(
