@@ -192,6 +192,48 @@ async def test_ordered_rows_behind_a_slow_one_keep_being_sent() -> None:
         assert [r.index async for r in results] == list(range(1, 31))
 
 
+async def test_rows_waiting_their_turn_hold_at_most_32_mib() -> None:
+    # Behind a row that does not end, ordered results wait in memory, but only up to 32 MiB
+    # of answers (docs/batches.md): eight of 4 MiB, and then no new row starts, rather than
+    # the whole input's answers piling up behind the first row.
+    release = asyncio.Event()
+    answer = {"id": "c", "response": "x" * (4 << 20)}
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if b"slow" in await request.read():
+            await release.wait()
+        return web.json_response(answer)
+
+    pulled = done = 0
+
+    def rows() -> Iterator[dict[str, Any]]:
+        nonlocal pulled
+        for i in range(24):
+            pulled += 1
+            yield {"prompt": "slow" if i == 0 else f"fast {i}"}
+
+    def progress(finished: int, failed: int, total: int | None) -> None:
+        nonlocal done
+        done = finished
+
+    async with (
+        FaultServer(handle) as server,
+        AsyncEmissaryClient(api_key="k", server_url=server.url) as client,
+    ):
+        results = client.deployments.completions.iter_batch(
+            **IDS, requests=rows(), concurrency=2, ordered=True, progress=progress
+        )
+        first = asyncio.ensure_future(anext(results))
+        await until(lambda: done == 8, "eight answers of 4 MiB waiting behind the first row")
+        for _ in range(20):  # the batch's steps after the eighth: one would start a row
+            await asyncio.sleep(0)
+        assert (pulled, len(server.requests), done) == (9, 9, 8)
+        release.set()
+        assert (await first).index == 0
+        assert [r.index async for r in results] == list(range(1, 24))
+        assert pulled == 24
+
+
 async def test_dropping_iter_batch_without_closing_it_cancels_its_rows(
     emulator: Emulator, client: AsyncEmissaryClient
 ) -> None:

@@ -23,7 +23,7 @@ import pytest
 from emissary._version import __version__
 from emissary.testing import Emulator
 
-from .faults import ROOT, run_python
+from .faults import ROOT, WAIT, run_python, wait_until
 from .test_cli import TARGET, emissary, environment, keys_by_prompt, rows_of, write_input
 
 
@@ -352,10 +352,14 @@ def test_a_written_row_is_fsynced_while_a_slow_row_hangs(emu: Emulator, tmp_path
     reader = threading.Thread(target=lambda: [lines.put(line) for line in stderr])
     reader.start()
     try:
-        deadline = time.monotonic() + 20
+        wait_until(lambda: output.exists() and len(rows_of(output)) == 1, "row 0 written")
+        written = time.monotonic()
+        deadline = written + WAIT
         line = ""
         while "fsynced" not in line:  # the old code never synced before the hung row ended
             line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        # Within about a second of the write (the timer's), not at the next row's write:
+        assert time.monotonic() - written < 3.0
         assert f"{output} fsynced: rows written: 1" in line
         # Synced with nothing else written: row 1 still hangs, and the run goes on.
         assert process.poll() is None and emu.in_flight == 1

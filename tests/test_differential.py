@@ -7,8 +7,10 @@ types, contents), dicts and model objects alike. Where they differ on purpose, t
 asserts the difference and says why: ids that would change the path, the
 ``Idempotency-Key``, the empty body of ``projects.create()``, a body-less request's
 Content-Type, a file's default content type, a file object's start, a tab in a file name.
-Two things do not arrive as given with ours, and their tests fail saying what should
-happen: a backslash in a file name, and a control character in a file part's headers."""
+Two of these tests were written failing, and hold since the fixes they asked for: a
+backslash in a file name arrives as given (ours escapes it as a quoted-pair, as httpx
+does), and a control character that would make a file part's headers unreadable is refused
+before any I/O."""
 
 from __future__ import annotations
 
@@ -380,9 +382,8 @@ def test_a_file_name_arrives_as_given(name: str, theirs_arrives_as: str, emu: Em
     assert emu.uploads[-1].filename == theirs_arrives_as
     with EmissaryClient(api_key=emu.api_key, server_url=emu.url) as ours:
         upload(ours, name)
-    # FAILS for "a\\b.csv": ours sends filename="a\b.csv" (emissary/_upload.py, `_quoted`
-    # escapes only '"', CR and LF), and a quoted-string parser reads "\b" as "b": the dataset
-    # is named "ab.csv". A backslash must go as "\\", as httpx sends it.
+    # A backslash goes as a quoted-pair, "\\", as httpx sends it: sent bare, a quoted-string
+    # parser would read "\b" as "b" and name the dataset "ab.csv" (as ours once did).
     assert emu.uploads[-1].filename == theirs_arrives_as
 
 
@@ -425,13 +426,10 @@ def test_a_part_header_the_server_cannot_read_is_never_sent(
             assert emu.uploads[-1].filename == theirs_arrives_as
     finally:
         theirs.sdk_configuration.client.close()
-    # FAILS for all three: ours puts the control character into the file part's headers
-    # (emissary/_upload.py: `_quoted` escapes only '"', CR and LF in a name, and
-    # `multipart_body` refuses only CR, LF and NUL in a content type), which makes them
-    # invalid header values: the server answers 400 "malformed multipart/form-data body"
-    # once the whole file has been sent. Such a body should be refused before any I/O
-    # (RequestValidationError on its field, as a CR in the content type already is), or
-    # the name escaped as httpx does.
+    # Ours must never send a part header the server cannot read (it would answer 400
+    # "malformed multipart/form-data body" once the whole file had been sent, as it once
+    # did for all three): such a body is refused before any I/O, naming its field, or
+    # escaped so that it arrives.
     sent, uploaded = len(emu.requests), len(emu.uploads)
     outcome: Exception | None = None
     with EmissaryClient(api_key=emu.api_key, server_url=emu.url) as ours:
