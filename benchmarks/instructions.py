@@ -55,8 +55,9 @@ def batch_instructions(
     return counted(command, kind, hash_seed)
 
 
-def counted(command: list[str], client: str, hash_seed: int) -> tuple[int, int]:
-    """Run ``python COMMAND`` under callgrind: its (instructions, tracked objects)."""
+def counted(command: list[str], client: str, hash_seed: int, cwd: Path = ROOT) -> tuple[int, int]:
+    """Run ``python COMMAND`` under callgrind (in `cwd`): its (instructions, tracked
+    objects)."""
     # A fixed hash seed: dict and set layouts (and so the work) are then the same every run.
     env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,7 +65,7 @@ def counted(command: list[str], client: str, hash_seed: int) -> tuple[int, int]:
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
              *command],
-            capture_output=True, text=True, cwd=ROOT, check=True, env=env,
+            capture_output=True, text=True, cwd=cwd, check=True, env=env,
         )  # fmt: skip
         match = re.search(r"Collected : (\d+)", proc.stderr)
         if match is None:
