@@ -151,6 +151,10 @@ def resolve_server_url(server_url: str | None) -> str:
                 f"no server URL: pass server_url=... or set {SERVER_URL_ENV} "
                 "(for local testing, see emissary.testing.Emulator)"
             )
+        try:
+            return parse_server_url(server_url)
+        except ConfigurationError as error:  # say where the bad URL came from
+            raise ConfigurationError(f"{SERVER_URL_ENV}: {error}") from None
     return parse_server_url(server_url)
 
 

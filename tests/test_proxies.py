@@ -335,6 +335,10 @@ async def test_netrc_is_never_read(
         ({"proxy": "http://xn--a:3128"}, "proxy is not a valid URL"),
         ({"env": ("HTTPS_PROXY", "http://xn--a:1")}, "HTTPS_PROXY is not a valid URL"),
         ({"server_url": "http://xn--a"}, "server_url is not a valid URL"),
+        (
+            {"env": ("EMISSARY_SERVER_URL", "http://xn--a"), "server_url": None},
+            "^EMISSARY_SERVER_URL: server_url is not a valid URL: 'http://xn--a'$",
+        ),
     ],
 )
 def test_bad_proxy_settings_fail_at_construction(
