@@ -1,10 +1,12 @@
 """The whole platform from a shell (issue #23): every ``emissary`` command in a subprocess,
 over real HTTP on loopback, against the bundled emulator on sped-up time.
 
-Each command's JSON (parsed), its table (``--format table``) and ``--quiet``; the exit
+Each command's JSON (parsed), its table (``--format table``, and by default on a terminal,
+a pty, where progress bars draw on stderr too) and ``--quiet``; the exit
 statuses (0 done, 1 an API error or a failed wait, 2 usage found before anything is sent,
-3 ``--max-wait`` ran out, 130 Ctrl-C with the command that cancels what goes on); deletes
-that need ``--yes`` without a terminal and ask on one (a pty); ``--missing-ok``;
+3 ``--max-wait`` ran out, 130 Ctrl-C in any wait, ``fine-tune`` included, with the command
+that cancels what goes on); deletes of each kind that need ``--yes`` without a terminal and
+ask on one (a pty); ``--missing-ok``;
 ``--param`` types; ``fine-tune --state`` killed with SIGKILL mid-training, then resumed
 (one project, one upload, one training job); ``batch --endpoint`` killed with SIGKILL
 mid-run, then resumed (every row once, re-sent rows with their keys); and the help that
@@ -16,14 +18,17 @@ first poll sees the end, so no test waits for the SDK's 2-second poll interval.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import pty
 import shlex
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -419,6 +424,123 @@ def test_ctrl_c_during_a_wait_exits_130_and_names_the_cancel_command(
     )
     assert cancelled.returncode == 0, cancelled.stderr
     assert client.training_jobs.get(project_id=pid, training_job_id=job).status == "Cancelled"
+
+
+@pytest.mark.parametrize("command", ["deployments wait", "fine-tune"])
+def test_ctrl_c_in_a_deployment_wait_or_a_fine_tune_exits_130_naming_what_to_cancel(
+    command: str, emu: Emulator, client: EmissaryClient, tmp_path: Path
+) -> None:
+    if command == "deployments wait":
+        emu.scripts.deployment = DeploymentScript(pending_s=0, deploying_s=24 * 3600)
+        pid, job = project_with_job(client)
+        deployment = client.deployments.create(
+            project_id=pid, request_body={"training_job_id": job, "checkpoint": 4}
+        )
+        assert deployment.id is not None
+        args = ["deployments", "wait", "-p", pid, deployment.id]
+        polled = "deployments.get"
+    else:
+        emu.scripts.training = TrainingScript(pending_s=0, running_s=24 * 3600)
+        (tmp_path / "train.jsonl").write_bytes(TRAIN)
+        args = ["fine-tune", "--base-model", "Llama-3.2-1B", "--train", "train.jsonl",
+                "--project-name", "bot"]  # fmt: skip
+        polled = "training_jobs.get"
+    process = subprocess.Popen(
+        argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=environment(emu), cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        bounded(lambda: len(sent(emu, polled)) >= 1, f"the {command}'s first poll")
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    assert process.returncode == 130, stderr
+    assert stdout == "" and "Traceback" not in stderr
+    params = sent(emu, polled)[0].path_params
+    pid = params["project_id"]
+    noun, kind = (
+        ("deployment", "deployments")
+        if polled == "deployments.get"
+        else ("training job", "training-jobs")
+    )
+    rid = params["deployment_id" if noun == "deployment" else "training_job_id"]
+    assert stderr.splitlines()[-1] == (
+        f"emissary: interrupted: the {noun} {rid} keeps running on the server; "
+        f"cancel it with: emissary {kind} cancel -p {pid} {rid}"
+    )
+    assert sent(emu, polled.replace(".get", ".cancel")) == []  # nothing cancelled
+
+
+@pytest.mark.parametrize("kind", ["datasets", "training-jobs", "deployments"])
+def test_a_delete_that_cannot_ask_needs_yes(
+    kind: str, emu: Emulator, client: EmissaryClient
+) -> None:
+    pid, job = project_with_job(client)
+    if kind == "datasets":
+        (dataset,) = client.datasets.list(project_id=pid)
+        rid = dataset.id
+    elif kind == "training-jobs":
+        rid = job
+    else:
+        rid = client.deployments.create(
+            project_id=pid, request_body={"training_job_id": job, "checkpoint": 4}
+        ).id
+    assert rid is not None
+    refused = cli(emu, kind, "delete", "-p", pid, rid)  # stdin: not a terminal
+    assert refused.returncode == 2
+    assert one_line(refused).endswith("needs --yes (stdin is not a terminal to ask on)")
+    assert [r for r in emu.requests if r.method == "DELETE"] == []
+    assert ok(cli(emu, kind, "delete", "-p", pid, rid, "--yes"))["deleted"] is True
+
+
+def on_a_terminal(emu: Emulator, *args: str, stream: str, cwd: Path = ROOT) -> tuple[str, str]:
+    """``emissary ARGS`` with its `stream` (stdout or stderr) on an 80-column terminal and
+    the other piped: (what the terminal showed, what the pipe got)."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    shown = bytearray()
+    try:
+        result = subprocess.run(
+            argv(*args), stdin=subprocess.DEVNULL, timeout=60, env=environment(emu), cwd=cwd,
+            stdout=terminal if stream == "stdout" else subprocess.PIPE,
+            stderr=terminal if stream == "stderr" else subprocess.PIPE,
+        )  # fmt: skip
+        os.close(terminal)
+        terminal = -1
+        while True:  # what the terminal holds, to its end (EIO once no one has it open)
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if terminal != -1:
+            os.close(terminal)
+        os.close(controller)
+    assert result.returncode == 0, (result.stderr, bytes(shown))
+    piped = result.stderr if stream == "stdout" else result.stdout
+    return shown.decode(), piped.decode()
+
+
+def test_a_terminal_gets_tables_and_progress_bars_a_pipe_json_alone(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    table, _ = on_a_terminal(emu, "models", "list", stream="stdout")
+    assert table.splitlines()[0].split()[:2] == ["NAME", "TYPE"], table
+    assert not table.lstrip().startswith("[")  # not JSON
+    pid = cli(emu, "projects", "create", "-q").stdout.strip()
+    (tmp_path / "train.jsonl").write_bytes(TRAIN)
+    upload = ["datasets", "upload", "-p", pid, "train.jsonl", "--wait"]
+    bars, printed = on_a_terminal(emu, *upload, stream="stderr", cwd=tmp_path)
+    assert "100%" in bars and "\r" in bars, bars  # tqdm's bar, redrawn in place
+    assert json.loads(printed)["is_uploaded"] is True  # stdout piped: JSON
+    quiet = cli(emu, *upload, cwd=tmp_path)  # stderr piped: no bar
+    assert quiet.returncode == 0 and quiet.stderr == ""
 
 
 # --- deployments ---------------------------------------------------------------------------
