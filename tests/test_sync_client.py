@@ -568,13 +568,17 @@ def foreign_lines(stderr: str) -> list[str]:
     An interrupt that lands in a weak-reference callback, run by a garbage collection the
     main thread happened to trigger, is reported by Python as "Exception ignored in: ...";
     a second one may land in `sys.unraisablehook` while it prints the first ("Exception
-    ignored in sys.unraisablehook", on the same line). Any Python program can see those.
-    Anything else (another exception, a warning) is the SDK's and fails the test.
+    ignored in sys.unraisablehook", on the same line), or cut the report short, its last
+    line then ending the line of carets under the code ("    ^^KeyboardInterrupt: "). Any
+    Python program can see those. Anything else (another exception, a warning) is the SDK's
+    and fails the test.
     """
     own = ("Exception ignored", "Traceback (most recent call last):", "  ", "KeyboardInterrupt")
     foreign = [line for line in stderr.splitlines() if line and not line.startswith(own)]
     tracebacks = stderr.count("Traceback (most recent call last):")
-    interrupts = sum(line.startswith("KeyboardInterrupt") for line in stderr.splitlines())
+    interrupts = sum(
+        line.lstrip(" ^~").startswith("KeyboardInterrupt") for line in stderr.splitlines()
+    )
     if tracebacks != interrupts:  # every traceback ends in the storm's interrupt
         foreign.append(f"{tracebacks} tracebacks, {interrupts} KeyboardInterrupts")
     return foreign
@@ -589,6 +593,15 @@ def test_only_the_storms_own_interrupts_pass_the_storm_check() -> None:
     )
     assert foreign_lines(own) == []
     assert foreign_lines("") == []
+    cut_short = (  # the interrupt landed while Python printed the carets under the code
+        "Exception ignored in: <function WeakValueDictionary.__init__.<locals>.remove at 0x1>\n"
+        'Traceback (most recent call last):\n  File "weakref.py", line 106, in remove\n'
+        "    self = selfref()\n           ^^KeyboardInterrupt: \n"
+    )
+    assert foreign_lines(cut_short) == []
+    assert foreign_lines(cut_short.replace("KeyboardInterrupt: ", "RuntimeError: x")) == [
+        "1 tracebacks, 0 KeyboardInterrupts"
+    ]
     other = own.replace("KeyboardInterrupt: ", "RuntimeError: Event loop is closed")
     assert foreign_lines(other) == [
         "RuntimeError: Event loop is closed",
