@@ -4,14 +4,19 @@ results and errors come back through a pool; what travels with the API key."""
 
 from __future__ import annotations
 
+import collections.abc
 import datetime
+import enum
 import multiprocessing
 import os
 import pickle
 import ssl
+import types
+import typing
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 
 from emissary import AsyncEmissaryClient, EmissaryClient, errors, models
@@ -194,9 +199,36 @@ def test_every_error_pickles_with_its_attributes(error: errors.EmissaryError) ->
     }
 
 
-def test_every_model_pickles() -> None:
-    import msgspec
+def sample(kind: Any) -> Any:
+    """A value of the type `kind` (a model field's), for `filled`."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is typing.Annotated:
+        return sample(args[0])
+    if origin is typing.Literal:
+        return args[0]
+    if origin in (typing.Union, types.UnionType):
+        return sample(next(arg for arg in args if arg is not type(None)))
+    if origin in (list, collections.abc.Sequence):
+        return [sample(args[0])] if args else []
+    if origin in (dict, collections.abc.Mapping):
+        return {"k": sample(args[1])} if args else {}
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return next(iter(kind))
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        return filled(kind)
+    if isinstance(kind, type) and issubclass(kind, BaseException):
+        return kind("x")
+    simple = {str: "x", bool: True, int: 1, float: 0.5, bytes: b"x"}
+    return simple.get(kind, "x")  # Any, object
 
+
+def filled(cls: type[msgspec.Struct]) -> msgspec.Struct:
+    """An instance of `cls` with each of its required fields given a value of its type."""
+    fields = msgspec.structs.fields(cls)
+    return cls(**{f.name: sample(f.type) for f in fields if f.required})
+
+
+def test_every_model_pickles() -> None:
     seen = {models.BatchSuccess, models.BatchFailure, models.BatchResult, models.RawResponse}
     completion = models.Completion(id="c", response="r")
     values: list[Any] = [
@@ -216,12 +248,12 @@ def test_every_model_pickles() -> None:
             parsed=completion,
         ),
     ]
-    for name in models.__all__:  # every Struct: results with their defaults, bodies filled
+    for name in models.__all__:  # every Struct (its required fields filled), every enum
         cls = getattr(models, name)
         if isinstance(cls, type) and issubclass(cls, msgspec.Struct) and cls not in seen:
-            required = {f.name: f.type for f in msgspec.structs.fields(cls) if f.required}
-            if not required:
-                values.append(cls())
+            values.append(filled(cls))
+        elif isinstance(cls, type) and issubclass(cls, enum.Enum):
+            values += list(cls)
     values += [
         models.GetChatCompletionsFromDeploymentRequestBody(
             messages=[models.Messages(role="user", content="hi")], temperature=0.1
