@@ -319,13 +319,25 @@ def test_a_client_never_closed_is_quiet_at_exit() -> None:
 
 
 def test_calling_from_the_clients_own_loop_thread_is_refused(sync_client: EmissaryClient) -> None:
-    async def nested() -> None:
-        sync_client.deployments.completions.create(
-            project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
-        )
+    # A batch's progress callback runs on the client's loop thread: a call of the sync
+    # client from there would wait on its own thread forever, so it is refused.
+    refused: list[BaseException] = []
 
-    with pytest.raises(RuntimeError, match="AsyncEmissaryClient"):
-        sync_client._runner.run(nested)
+    def progress(done: int, failed: int, total: int | None) -> None:
+        try:
+            sync_client.deployments.completions.create(
+                project_id=PROJECT, deployment_id=DEPLOYMENT, request_body={"prompt": "p"}
+            )
+        except BaseException as error:
+            refused.append(error)
+
+    results = sync_client.deployments.completions.batch(
+        project_id=PROJECT, deployment_id=DEPLOYMENT, requests=[{"prompt": "p"}],
+        concurrency=1, progress=progress,
+    )  # fmt: skip
+    assert [r.ok for r in results] == [True]
+    (error,) = refused
+    assert isinstance(error, RuntimeError) and "AsyncEmissaryClient" in str(error), error
 
 
 def test_a_call_waits_for_its_own_end_whatever_bytes_its_wakeup_holds() -> None:
