@@ -386,20 +386,15 @@ def test_a_failed_wait_exits_1_and_one_out_of_time_3(emu: Emulator, client: Emis
     assert client.training_jobs.get(project_id=pid, training_job_id=running).status == "Cancelled"
 
 
-def test_ctrl_c_during_a_wait_exits_130_and_names_the_cancel_command(
-    emu: Emulator, client: EmissaryClient
-) -> None:
-    emu.scripts.training = TrainingScript(pending_s=0, running_s=24 * 3600)  # 86 s here
-    pid, job = project_with_job(client)
+def interrupted(emu: Emulator, args: list[str], polled: str, cwd: Path = ROOT) -> str:
+    """``emissary ARGS`` sent SIGINT once it has made its first `polled` request: it exits
+    130 with nothing on stdout and no traceback; its stderr."""
     process = subprocess.Popen(
-        argv("training-jobs", "wait", "-p", pid, job),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment(emu),
-    )
+        argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=environment(emu), cwd=cwd,
+    )  # fmt: skip
     try:
-        bounded(lambda: len(emu.polls("training_jobs.get", job)) >= 1, "the wait's first poll")
+        bounded(lambda: len(sent(emu, polled)) >= 1, f"the first {polled} of {args[:2]}")
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=10)
     finally:
@@ -408,6 +403,15 @@ def test_ctrl_c_during_a_wait_exits_130_and_names_the_cancel_command(
             process.communicate(timeout=10)
     assert process.returncode == 130, stderr
     assert stdout == "" and "Traceback" not in stderr
+    return stderr
+
+
+def test_ctrl_c_during_a_wait_exits_130_and_names_the_cancel_command(
+    emu: Emulator, client: EmissaryClient
+) -> None:
+    emu.scripts.training = TrainingScript(pending_s=0, running_s=24 * 3600)  # 86 s here
+    pid, job = project_with_job(client)
+    stderr = interrupted(emu, ["training-jobs", "wait", "-p", pid, job], "training_jobs.get")
     command = f"emissary training-jobs cancel -p {pid} {job}"
     assert stderr.splitlines()[-1] == (
         f"emissary: interrupted: the training job {job} keeps running on the server; "
@@ -445,20 +449,7 @@ def test_ctrl_c_in_a_deployment_wait_or_a_fine_tune_exits_130_naming_what_to_can
         args = ["fine-tune", "--base-model", "Llama-3.2-1B", "--train", "train.jsonl",
                 "--project-name", "bot"]  # fmt: skip
         polled = "training_jobs.get"
-    process = subprocess.Popen(
-        argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=environment(emu), cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        bounded(lambda: len(sent(emu, polled)) >= 1, f"the {command}'s first poll")
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=10)
-    assert process.returncode == 130, stderr
-    assert stdout == "" and "Traceback" not in stderr
+    stderr = interrupted(emu, args, polled, cwd=tmp_path)
     params = sent(emu, polled)[0].path_params
     pid = params["project_id"]
     noun, kind = (
