@@ -19,8 +19,8 @@ know it) is "not visible yet", a later one ends the wait. A status the SDK does 
 not an end. The deadline is on the same clock: no poll's attempts or retries run past it
 (each poll is an ordinary call given the deadline as its `not_after`), the last poll is made
 at it as one attempt, and so the wait never overruns it by more than one attempt's
-``timeout_ms``. Cancelling the waiting task (or
-Ctrl-C, in the sync client) stops it at once; nothing is ever cancelled on the server.
+``timeout_ms``. Cancelling the waiting task (or Ctrl-C, in the sync client) stops it at
+once; nothing is ever cancelled on the server.
 """
 
 from __future__ import annotations
