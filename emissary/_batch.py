@@ -401,12 +401,17 @@ class _Rows(Generic[T]):
         self.parked: dict[int, BatchOutcome[T]] = {}  # ordered: finished, awaiting their turn
         self.parked_bytes = 0
         self.wakeup: asyncio.Event | None = None
+        self.draining = False
+        """Every result is taken as it comes (`collect`, for ``batch``): a freed slot is
+        refilled from its row's callback at once. (``iter_batch`` leaves that to its
+        consumer's next turn, so that its input is not read ahead of what it consumes.)"""
         self.failure: BaseException | None = None
         self.input_error: Exception | None = None
         self.done = 0
         self.failed = 0
         self.bar: _RowsBar | None = None
         self.progress: Callable[[int, int, int | None], None] | None = None
+        self.on_finished = self.finished  # one bound method for every row's task
         if progress is True:
             self.bar = _RowsBar(total)
             self.progress = self.bar
@@ -443,31 +448,52 @@ class _Rows(Generic[T]):
             await self.aclose()
             raise
 
-    async def fill(self) -> None:
-        """Start rows from the input while a slot is free (and, ordered, while the rows
-        waiting their turn are under `REORDER_BUFFER_BYTES`)."""
-        source, sync_source = self.source, self.sync_source
-        while (
+    def room(self) -> bool:
+        """Whether another row may start: input left, a slot free and, ordered, the rows
+        waiting their turn under `REORDER_BUFFER_BYTES`."""
+        return (
             not self.exhausted
             and len(self.tasks) < self.slots
             and self.parked_bytes < REORDER_BUFFER_BYTES
-        ):
+        )
+
+    async def fill(self) -> None:
+        """Start rows from the input while there is `room`."""
+        if self.sync_source is not None:
+            self.pull()
+            return
+        source = cast("AsyncIterator[Any]", self.source)
+        while self.room():
             try:
-                if sync_source is not None:
-                    item = next(sync_source)
-                else:
-                    item = await cast("AsyncIterator[Any]", source).__anext__()
-            except (StopIteration, StopAsyncIteration):
+                item = await source.__anext__()
+            except StopAsyncIteration:
                 self.exhausted = True
                 return
             except Exception as error:  # the caller's input failed: finish what runs
-                self.exhausted = True
-                self.input_error = error
+                self.exhausted, self.input_error = True, error
                 return
-            task = asyncio.get_running_loop().create_task(self.row(self.next_index, item))
-            self.next_index += 1
-            self.tasks.add(task)
-            task.add_done_callback(self.finished)
+            self.start(item)
+
+    def pull(self) -> None:
+        """`fill` from a synchronous input (so from a row's callback too)."""
+        assert self.sync_source is not None
+        while self.room():
+            try:
+                item = next(self.sync_source)
+            except StopIteration:
+                self.exhausted = True
+                return
+            except Exception as error:  # the caller's input failed: finish what runs
+                self.exhausted, self.input_error = True, error
+                return
+            self.start(item)
+
+    def start(self, item: Any) -> None:
+        """Start the row of `item` as a task of its own."""
+        task = asyncio.get_running_loop().create_task(self.row(self.next_index, item))
+        self.next_index += 1
+        self.tasks.add(task)
+        task.add_done_callback(self.on_finished)
 
     async def row(self, index: int, item: Any) -> tuple[BatchOutcome[T], int]:
         """One row: its call, and whatever became of it (with the bytes it holds)."""
@@ -513,13 +539,7 @@ class _Rows(Generic[T]):
             return
         error = task.exception()
         if error is not None:  # not a row's failure (KeyboardInterrupt, say): the batch ends
-            self.ready.clear()
-            self.closed = True
-            for other in self.tasks:
-                other.cancel()
-            self.failure = error
-            if self.wakeup is not None:
-                self.wakeup.set()
+            self.end(error)
             return
         result, size = task.result()
         self.done += 1
@@ -534,8 +554,28 @@ class _Rows(Generic[T]):
                 self.parked_bytes = 0
         else:
             self.ready.append(result)
+        if self.draining and self.sync_source is not None and not self.closed:
+            # One row in for one row out, here, rather than every slot a turn of the loop
+            # freed at once when the consumer wakes: rows then start and end interleaved,
+            # not in bursts, and the cycle collector runs a fifth less often (the CPU per
+            # row of `benchmarks/batches.py`; its README, "every endpoint at scale").
+            try:
+                self.pull()
+            except BaseException as failure:  # the input's own (KeyboardInterrupt, say)
+                self.end(failure)
+                return
         if self.progress is not None:
             self.progress(self.done, self.failed, self.total)
+        if self.wakeup is not None:
+            self.wakeup.set()
+
+    def end(self, failure: BaseException) -> None:
+        """What is not a row's failure ends the batch: `wait` raises it."""
+        self.ready.clear()
+        self.closed = True
+        for other in self.tasks:
+            other.cancel()
+        self.failure = failure
         if self.wakeup is not None:
             self.wakeup.set()
 
@@ -570,6 +610,7 @@ async def collect(batch: Batch[T]) -> list[BatchOutcome[T]]:
     slow row never holds up the others). If the input raised, the `BatchInputError`
     carries the results of the rows that ran."""
     results: list[BatchOutcome[T]] = []
+    batch._rows.draining = True
     try:
         while chunk := await batch.anext_ready():
             results += chunk

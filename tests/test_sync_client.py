@@ -581,15 +581,17 @@ def foreign_lines(stderr: str) -> list[str]:
     main thread happened to trigger, is reported by Python as "Exception ignored in: ...";
     a second one may land in `sys.unraisablehook` while it prints the first ("Exception
     ignored in sys.unraisablehook", on the same line), or cut the report short, its last
-    line then ending the line of carets under the code ("    ^^KeyboardInterrupt: "). Any
+    line then ending the line of carets under the code ("    ^^KeyboardInterrupt: ") or
+    the code itself ("    self = selfref()KeyboardInterrupt: "). Any
     Python program can see those. Anything else (another exception, a warning) is the SDK's
     and fails the test.
     """
     own = ("Exception ignored", "Traceback (most recent call last):", "  ", "KeyboardInterrupt")
     foreign = [line for line in stderr.splitlines() if line and not line.startswith(own)]
     tracebacks = stderr.count("Traceback (most recent call last):")
-    interrupts = sum(
-        line.lstrip(" ^~").startswith("KeyboardInterrupt") for line in stderr.splitlines()
+    interrupts = sum(  # the report's last line, or the end of the line it cut short
+        line.lstrip(" ^~").startswith("KeyboardInterrupt") or line.endswith("KeyboardInterrupt: ")
+        for line in stderr.splitlines()
     )
     if tracebacks != interrupts:  # every traceback ends in the storm's interrupt
         foreign.append(f"{tracebacks} tracebacks, {interrupts} KeyboardInterrupts")
@@ -611,6 +613,12 @@ def test_only_the_storms_own_interrupts_pass_the_storm_check() -> None:
         "    self = selfref()\n           ^^KeyboardInterrupt: \n"
     )
     assert foreign_lines(cut_short) == []
+    cut_shorter = cut_short.replace("\n           ^^", "")  # landed before the carets
+    assert "selfref()KeyboardInterrupt: " in cut_shorter
+    assert foreign_lines(cut_shorter) == []
+    assert foreign_lines(cut_shorter.replace("KeyboardInterrupt: ", "RuntimeError: x")) == [
+        "1 tracebacks, 0 KeyboardInterrupts"
+    ]
     assert foreign_lines(cut_short.replace("KeyboardInterrupt: ", "RuntimeError: x")) == [
         "1 tracebacks, 0 KeyboardInterrupts"
     ]
