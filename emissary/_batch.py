@@ -411,7 +411,6 @@ class _Rows(Generic[T]):
         self.failed = 0
         self.bar: _RowsBar | None = None
         self.progress: Callable[[int, int, int | None], None] | None = None
-        self.on_finished = self.finished  # one bound method for every row's task
         if progress is True:
             self.bar = _RowsBar(total)
             self.progress = self.bar
@@ -493,7 +492,7 @@ class _Rows(Generic[T]):
         task = asyncio.get_running_loop().create_task(self.row(self.next_index, item))
         self.next_index += 1
         self.tasks.add(task)
-        task.add_done_callback(self.on_finished)
+        task.add_done_callback(self.finished)
 
     async def row(self, index: int, item: Any) -> tuple[BatchOutcome[T], int]:
         """One row: its call, and whatever became of it (with the bytes it holds)."""
@@ -557,8 +556,8 @@ class _Rows(Generic[T]):
         if self.draining and self.sync_source is not None and not self.closed:
             # One row in for one row out, here, rather than every slot a turn of the loop
             # freed at once when the consumer wakes: rows then start and end interleaved,
-            # not in bursts, and the cycle collector runs a fifth less often (the CPU per
-            # row of `benchmarks/batches.py`; its README, "every endpoint at scale").
+            # not in bursts, and the cycle collector runs less often (benchmarks/README.md,
+            # "A row's end starts the next row").
             try:
                 self.pull()
             except BaseException as failure:  # the input's own (KeyboardInterrupt, say)
