@@ -1,6 +1,6 @@
 """Batches: CPU per row, goodput at a capacity limit, memory, CLI start-up.
 
-    python benchmarks/batches.py           # the reference run (about 5 min on 2 cores)
+    python benchmarks/batches.py           # the reference run (about 9 min on 2 cores)
     python benchmarks/batches.py --quick   # smaller sizes, one round (about 20 s)
     python benchmarks/batches.py --only cpu goodput --rows 5000   # a part, other sizes
     python benchmarks/batches.py --only cpu --endpoint embeddings  # embeddings' CPU per row
@@ -20,7 +20,10 @@ sub-command, pinned to CPU 0 like ``clients.py``), for the targets of the batch 
    around the batch only, after a 200-row warm-up with the same client; every row must
    succeed and nginx's request count must match, or the run stops as void. Rounds
    interleave the clients (A B C D, then D C B A); ratios are to the floor of the same round,
-   then the median. Targets: async ≤ 1.10 times the floor, sync ≤ 1.15 times. With
+   then the median of 15 rounds (single rounds spread by ±20 % on this VM: the cycle
+   collector's passes over the kept answers, and the host). Each measurement also records
+   its user and system CPU and minor page faults (``getrusage``). Targets: async ≤ 1.10
+   times the floor, sync ≤ 1.15 times. With
    ``--endpoint embeddings``, the same for ``embeddings.batch`` (nginx answers two
    384-float vectors and a score; the floor decodes them into msgspec Structs of its own).
 2. **Goodput** against ``Emulator(capacity=32, latency_ms=50)`` (at most 640 rows/s), in
@@ -90,7 +93,9 @@ MAX_ROWS_PER_S = CAPACITY / (LATENCY_MS / 1000)
 BIN_S = 0.5
 CPU_CLIENTS = ["floor", "slots", "async", "sync"]
 PARTS = ["cpu", "goodput", "iter", "cli"]
-FULL = {"rounds": 5, "rows": 20_000, "goodput_rows": 10_000, "iter_rows": 1_000_000, "cli_runs": 15}
+FULL = {
+    "rounds": 15, "rows": 20_000, "goodput_rows": 10_000, "iter_rows": 1_000_000, "cli_runs": 15
+}  # fmt: skip
 QUICK = {"rounds": 1, "rows": 3_000, "goodput_rows": 1_000, "iter_rows": 50_000, "cli_runs": 5}
 LIMITS = {
     "async_ratio": 1.10,
@@ -446,6 +451,9 @@ def cpu_measurement(nginx: Nginx, kind: str, rows: int, endpoint: str) -> dict[s
     result["rows_per_s"] = rows / result["wall_s"]
     result["gc_per_1k_rows"] = sum(result["gc"]) / rows * 1000
     result["gc_us_per_row"] = sum(result["gc_s"]) / rows * 1e6
+    result["user_us_per_row"] = result["user_s"] / rows * 1e6
+    result["sys_us_per_row"] = result["sys_s"] / rows * 1e6
+    result["page_faults_per_row"] = result["page_faults"] / rows
     return result
 
 
@@ -478,7 +486,15 @@ def cpu_summary(measured: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
     for kind in CPU_CLIENTS:
         summary[kind] = {
             metric: spread([r[kind][metric] for r in measured])
-            for metric in ("cpu_us_per_row", "rows_per_s", "gc_per_1k_rows", "gc_us_per_row")
+            for metric in (
+                "cpu_us_per_row",
+                "rows_per_s",
+                "gc_per_1k_rows",
+                "gc_us_per_row",
+                "user_us_per_row",
+                "sys_us_per_row",
+                "page_faults_per_row",
+            )
         }
         summary[kind]["ratio"] = spread(
             [r[kind]["cpu_us_per_row"] / r["floor"]["cpu_us_per_row"] for r in measured]
@@ -664,9 +680,15 @@ def tables(report: dict[str, Any]) -> str:
                     f"{summary[kind]['rows_per_s']['median']:,.0f}",
                     f"{summary[kind]['gc_per_1k_rows']['median']:.1f}, "
                     f"{summary[kind]['gc_us_per_row']['median']:.1f} µs",
+                    f"{summary[kind]['user_us_per_row']['median']:.0f} + "
+                    f"{summary[kind]['sys_us_per_row']['median']:.0f}, "
+                    f"{summary[kind]['page_faults_per_row']['median']:.1f}",
                 ]
             )
-        columns = ["c64, nginx", "CPU µs/row", "vs floor", "rows/s", "GC runs/1k rows, µs/row"]
+        columns = [
+            "c64, nginx", "CPU µs/row", "vs floor", "rows/s", "GC runs/1k rows, µs/row",
+            "user + system µs/row, page faults/row",
+        ]  # fmt: skip
         out.append(markdown(columns, rows))
     for setup, measured in report.get("goodput", {}).items():
         rows = []
@@ -760,7 +782,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one round")
     parser.add_argument("--only", nargs="+", choices=PARTS, help="only these parts")
-    parser.add_argument("--rounds", type=int, help="CPU rounds (5; quick 1)")
+    parser.add_argument("--rounds", type=int, help="CPU rounds (15; quick 1)")
     parser.add_argument("--rows", type=int, help="rows per CPU measurement (20,000; quick 3,000)")
     parser.add_argument("--goodput-rows", type=int, help="rows per goodput run (10,000; 2,000)")
     parser.add_argument("--iter-rows", type=int, help="iter_batch rows (1,000,000; 50,000)")
