@@ -20,10 +20,10 @@ sub-command, pinned to CPU 0 like ``clients.py``), for the targets of the batch 
    around the batch only, after a 200-row warm-up with the same client; every row must
    succeed and nginx's request count must match, or the run stops as void. Rounds
    interleave the clients (A B C D, then D C B A); ratios are to the floor of the same round,
-   then the median of 15 rounds (single rounds spread by ±20 % on this VM: the cycle
-   collector's passes over the kept answers, and the host). Each measurement also records
-   its user and system CPU and minor page faults (``getrusage``). Targets: async ≤ 1.10
-   times the floor, sync ≤ 1.15 times. With
+   then the median of 15 rounds (single rounds' ratios spread from 0.8 to 1.55 on this
+   VM, so a median of fewer moves by several per cent from run to run). Each measurement
+   also records its user and system CPU and minor page faults (``getrusage``). Targets:
+   async ≤ 1.10 times the floor, sync ≤ 1.15 times. With
    ``--endpoint embeddings``, the same for ``embeddings.batch`` (nginx answers two
    384-float vectors and a score; the floor decodes them into msgspec Structs of its own).
 2. **Goodput** against ``Emulator(capacity=32, latency_ms=50)`` (at most 640 rows/s), in

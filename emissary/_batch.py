@@ -557,7 +557,8 @@ class _Rows(Generic[T]):
             # One row in for one row out, here, rather than every slot a turn of the loop
             # freed at once when the consumer wakes: rows then start and end interleaved,
             # not in bursts, and the cycle collector runs less often (benchmarks/README.md,
-            # "A row's end starts the next row").
+            # "A row's end starts the next row"). An async input cannot be read from a
+            # callback: `collect` refills from it when it wakes.
             try:
                 self.pull()
             except BaseException as failure:  # the input's own (KeyboardInterrupt, say)
