@@ -11,6 +11,8 @@ adaptive limit, the Retry-After gate, the rate cap, Ctrl-C), shown there on comp
 
 from __future__ import annotations
 
+import gc
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +20,13 @@ from typing import Any
 
 import pytest
 
-from emissary import AsyncEmissaryClient, EmissaryClient
+from emissary import AsyncEmissaryClient, EmissaryClient, models
 from emissary.errors import RequestValidationError
 from emissary.testing import Emulator, instant_retries
 from emissary.utils import BackoffStrategy, RetryConfig
 
 from .conftest import DEPLOYMENT, PROJECT
+from .faults import run_python
 
 pytestmark = pytest.mark.anyio
 
@@ -187,6 +190,78 @@ def test_the_sync_client_batches_each_endpoint(
     assert [endpoint.answer(r.result) for r in results] == expected
     lazily = [r.index for r in resource.iter_batch(**IDS, requests=rows, ordered=True)]
     assert lazily == list(range(30))
+
+
+EMBED: models.GetEmbeddingsFromDeploymentRequestBodyTypedDict = {
+    "source_sentence": "a corpus row",
+    "target_sentence": "another",
+    "cosine": True,
+}
+
+
+def vectors(results: list[Any]) -> list[list[float]]:
+    """The embedding vectors of `results` (embeddings answers)."""
+    return [v for r in results for v in (r.response.embeddings.text1, r.response.embeddings.text2)]
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="CPython's cycle collector")
+async def test_embedding_vectors_are_left_out_of_the_cycle_collector_and_freed_as_usual(
+    client: AsyncEmissaryClient,
+) -> None:
+    """A kept vector costs the collector nothing (`emissary._untrack`; the figures are in
+    ``benchmarks/README.md``): decoded by a call or a batch, or built by hand."""
+    embeddings = client.deployments.embeddings
+    direct = [
+        await embeddings.create(project_id=PROJECT, deployment_id=DEPLOYMENT, request_body=EMBED)
+        for _ in range(3)
+    ]
+    batched = await embeddings.batch(
+        project_id=PROJECT, deployment_id=DEPLOYMENT, requests=[EMBED] * 20, concurrency=4
+    )
+    found = vectors(direct) + vectors([r.result for r in batched])
+    assert len(found) == 46 and all(len(v) > 0 for v in found)
+    assert not any(gc.is_tracked(v) for v in found)
+    assert found[0] == found[-2] and all(type(x) is float for x in found[0])  # as decoded
+    made = models.GetEmbeddingsFromDeploymentEmbeddings(text1=[0.5, 1.5], text2=None)
+    assert made.text1 == [0.5, 1.5] and not gc.is_tracked(made.text1)
+    # Reference counting still frees a vector: its result holds one reference, no more.
+    vector = found[0]
+    del batched, found
+    assert sys.getrefcount(vector) == 3  # `vector`, the result's field, the call's argument
+    del direct
+    assert sys.getrefcount(vector) == 2
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="CPython's cycle collector")
+def test_the_sync_clients_embedding_vectors_are_untracked_too(sync_client: EmissaryClient) -> None:
+    answer = sync_client.deployments.embeddings.create(
+        project_id=PROJECT, deployment_id=DEPLOYMENT, request_body=EMBED
+    )
+    assert len(vectors([answer])) == 2
+    assert not any(gc.is_tracked(v) for v in vectors([answer]))
+
+
+def test_ctypes_is_imported_with_the_first_vector_and_without_it_vectors_stay_tracked() -> None:
+    """`import emissary` stays light; a Python built without ctypes still embeds."""
+    proc = run_python(
+        """
+        import gc, sys
+        from emissary import EmissaryClient, models
+        print("ctypes" in sys.modules)
+        sys.modules["ctypes"] = None  # as if this Python had no ctypes
+        from emissary.testing import Emulator
+        with Emulator() as emu, EmissaryClient(api_key=emu.api_key, server_url=emu.url) as c:
+            vectors = c.deployments.embeddings.create(
+                project_id=sys.argv[1], deployment_id=sys.argv[2],
+                request_body={"source_sentence": "a", "target_sentence": "b"},
+            ).response.embeddings
+        print(len(vectors.text1) > 0, gc.is_tracked(vectors.text1))
+        """,
+        PROJECT,
+        DEPLOYMENT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["False", "True True"]
 
 
 USER_CODE = """

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypedDict
 
 import msgspec
 
+from .._untrack import untrack
+
 if TYPE_CHECKING:
     from ._compat import Role
 
@@ -55,7 +57,8 @@ class _Output(msgspec.Struct, kw_only=True, gc=False):
     Not tracked by Python's cycle collector (msgspec's ``gc=False``): a decoded answer
     holds only what its JSON held and never forms a reference cycle (unless you make one
     by putting a result inside itself), so a batch holding thousands of results costs the
-    collector nothing for them."""
+    collector nothing for them (nor for the lists of floats inside embeddings, which are
+    untracked too: `GetEmbeddingsFromDeploymentEmbeddings`)."""
 
 
 # --- completions --------------------------------------------------------------------------
@@ -201,12 +204,22 @@ class GetEmbeddingsFromDeploymentRequestBodyTypedDict(_SentencesDict, total=Fals
 
 
 class GetEmbeddingsFromDeploymentEmbeddings(_Output):
-    """The two embedding vectors."""
+    """The two embedding vectors.
+
+    Each is a list of floats that Python's cycle collector does not track: a batch over a
+    corpus keeps two per row, and tracked, every collection would visit each of their
+    floats. (A list is still freed when the last reference to it goes; only a cycle made
+    by putting a container inside a vector would never be collected.)"""
 
     text1: list[float] | None = None
     """The source sentence's embedding."""
     text2: list[float] | None = None
     """The target sentence's embedding."""
+
+    def __post_init__(self) -> None:
+        # Runs as msgspec decodes one (and when one is made or copied).
+        untrack(self.text1)
+        untrack(self.text2)
 
 
 class Response(_Output):
