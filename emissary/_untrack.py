@@ -8,8 +8,8 @@ the collector's share of the batch grows with what it keeps. Untracked, a kept v
 the collector nothing, as the `gc=False` result Structs that hold it already do.
 
 CPython has no Python-level way to untrack an object; its C API does
-(``PyObject_GC_UnTrack``, public and stable since 3.0), called here through `ctypes`,
-which is imported on the first vector, not with the package. Elsewhere than CPython this
+(``PyObject_GC_UnTrack``, part of the stable ABI), called here through `ctypes`, which is
+imported on the first vector, not with the package. Elsewhere than CPython this
 does nothing. An untracked list is still freed by reference counting as usual; only a
 reference cycle through it (a container put inside a vector) would never be collected.
 """

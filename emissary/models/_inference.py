@@ -217,7 +217,7 @@ class GetEmbeddingsFromDeploymentEmbeddings(_Output):
     """The target sentence's embedding."""
 
     def __post_init__(self) -> None:
-        # Runs as msgspec decodes one (and when one is made or copied).
+        # Runs as msgspec decodes one (and when one is made by hand).
         untrack(self.text1)
         untrack(self.text2)
 
