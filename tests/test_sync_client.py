@@ -21,7 +21,7 @@ from emissary.errors import APIErrorNotFound, ClientClosedError
 from emissary.testing import Emulator
 
 from .conftest import DEPLOYMENT, PROJECT
-from .faults import connections_to, run_python, wait_until
+from .faults import connections_to, run_python, wait_until, without_slow_callbacks
 
 ROOT = Path(__file__).resolve().parent.parent
 IDS = {"project_id": PROJECT, "deployment_id": DEPLOYMENT}
@@ -545,7 +545,9 @@ with Emulator() as emu:
     storm_thread.join()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     after = [create().response for _ in range(20)]  # the client still works
-    time.sleep(0.2)  # calls cancelled by the storm finish unwinding on the loop
+    settled = time.monotonic() + 10  # calls cancelled by the storm finish unwinding on the loop
+    while connections_to(emu.port) > 2 and time.monotonic() < settled:
+        time.sleep(0.01)
     import gc; gc.collect()
     print(json.dumps({
         "done": done, "interrupted": interrupted, "after": len([a for a in after if a]),
@@ -628,3 +630,30 @@ def test_only_the_storms_own_interrupts_pass_the_storm_check() -> None:
         "1 tracebacks, 0 KeyboardInterrupts",
     ]
     assert foreign_lines("Exception ignored in: <coroutine object create>\nRuntimeError: x\n")
+
+
+def test_a_dev_mode_child_keeps_every_line_of_stderr_but_asyncios_slow_callback_reports() -> None:
+    """The storm loads both cores, so a callback may hold a loop past asyncio's 0.1 s:
+    that report says how busy the machine was, and `run_python` leaves it out, only it."""
+    proc = run_python(
+        """
+        import asyncio, logging, sys, time, warnings
+        for stream in (sys.stdout, sys.stderr):  # asyncio's report, on both streams
+            logging.getLogger("asyncio").addHandler(logging.StreamHandler(stream))
+        async def main():
+            asyncio.get_running_loop().call_soon(time.sleep, 0.3)  # a callback past 0.1 s
+            await asyncio.sleep(0.4)
+        asyncio.run(main())
+        warnings.warn("kept")
+        print("Executing <not asyncio's> took long", file=sys.stderr)
+        """,
+        dev=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (report,) = proc.stdout.splitlines()
+    assert report.startswith("Executing <Handle sleep(0.3)") and report.endswith(" seconds")
+    assert proc.stderr.splitlines() == [
+        "<string>:9: UserWarning: kept",
+        "Executing <not asyncio's> took long",
+    ]
+    assert without_slow_callbacks(report + "\n" + proc.stderr) == proc.stderr
