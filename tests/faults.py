@@ -246,8 +246,8 @@ def run_python(
 
     Dev mode turns on asyncio's debug mode, which also reports every callback that held a
     loop for more than 0.1 s. How long a callback takes depends on how busy the machine is
-    (a busy two-core CI runner), not on the code, so those reports are
-    taken out of `stderr` (`without_slow_callbacks`); every other line is kept."""
+    (a two-core CI runner), not on the code, so those reports are taken out of `stderr`
+    (`without_slow_callbacks`); every other line is kept."""
     proc = subprocess.run(
         [sys.executable, *(["-X", "dev"] if dev else []), "-c", textwrap.dedent(code), *args],
         capture_output=True,

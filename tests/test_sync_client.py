@@ -652,8 +652,8 @@ def test_a_dev_mode_child_keeps_every_line_of_stderr_but_asyncios_slow_callback_
     assert proc.returncode == 0, proc.stderr
     (report,) = proc.stdout.splitlines()
     assert report.startswith("Executing <Handle sleep(0.3)") and report.endswith(" seconds")
-    assert proc.stderr.splitlines() == [
-        "<string>:9: UserWarning: kept",
-        "Executing <not asyncio's> took long",
-    ]
+    lines = proc.stderr.splitlines()  # 3.13 adds the warning's source line; 3.10-3.12 do not
+    assert lines[0] == "<string>:9: UserWarning: kept"
+    assert lines[-1] == "Executing <not asyncio's> took long"
+    assert "Executing <Handle" not in proc.stderr
     assert without_slow_callbacks(report + "\n" + proc.stderr) == proc.stderr
