@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults import without_slow_callbacks
+from .faults import without_slow_callbacks
 
 ROOT = Path(__file__).resolve().parent.parent
 
